@@ -10,6 +10,8 @@ from tfrecs.recipes import apply_overrides, get_recipe, parse_overrides
 def test_overrides_are_parsed_with_types():
     assert parse_overrides(["dim=64", "l2=1e-5", "norm=true", "name=gru", "k=none"]) == {
         "dim": 64, "l2": 1e-5, "norm": True, "name": "gru", "k": None}
+    assert parse_overrides(["hidden_units=256, 128", "rates=0.5,1e-3,"]) == {"hidden_units": (256, 128),
+                                                                           "rates": (0.5, 1e-3)}
     with pytest.raises(ValueError, match="--set expects key=value, got 'dim'"):
         parse_overrides(["dim"])
 

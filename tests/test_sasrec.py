@@ -116,3 +116,29 @@ def test_sasrec_beats_popularity_on_markov_chain(markov, trained_ce):
     sasrec = evaluate_protocol(score_fn, markov.split, "loo-full", ks=(10,))["ndcg@10"]
     pop = evaluate_protocol(Popularity.from_dataset(markov.split.train), markov.split, "loo-full", ks=(10,))["ndcg@10"]
     assert sasrec > 1.5 * pop, (sasrec, pop)
+
+
+def test_scann_export_reloads_in_a_fresh_process_with_the_models_top_items(markov, trained_ce, tmp_path):
+    import os
+    import sys
+
+    from tfrecs.export import export_retrieval
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "workers"))
+    from load_export_models import load_in_fresh_process
+
+    model, _ = trained_ce
+    artifacts = markov.artifacts(12)
+    histories = markov.histories("test", 12)[:6]
+    histories[0] = -1  # an empty history: the export serves the popularity ranking
+    export = export_retrieval(model, artifacts["candidates"], str(tmp_path / "saved_models"), "sasrec",
+                              feature_spec=artifacts["feature_spec"], query_features=artifacts["query_features"],
+                              index="scann", k=5)
+    served = load_in_fresh_process([(export.path, {"history": histories})], str(tmp_path))[0]
+    scores = sequential_score_fn(model, histories, markov.item_ids)(np.arange(len(histories))).numpy()
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :5]
+    for api in ("tf1", "tf2"):
+        np.testing.assert_allclose(served[f"{api}/scores"], np.take_along_axis(scores, top, axis=1), rtol=1e-4, atol=1e-5)
+        # real histories: the model's own top items; the empty one: the most popular (ties in any order)
+        np.testing.assert_array_equal(served[f"{api}/item_ids"][1:], markov.item_ids[top[1:]])
+    np.testing.assert_allclose(served["tf2/scores"][0], np.sort(np.log1p(markov.counts))[::-1][:5], rtol=1e-5)

@@ -15,8 +15,9 @@ Every real target is a training position. Objectives (``objective=``):
 * ``"gbce"``: gSASRec's generalised BCE with ``num_negatives`` uniform negatives and
   calibration ``gbce_t`` (Petrov & Macdonald, 2023).
 
-Negatives for ``bce`` / ``gbce`` are drawn uniformly from the catalogue inside the step; a
-negative equal to its position's target is dropped.
+Negatives are drawn uniformly from the catalogue inside the step: one per position for
+``bce``, one set of ``num_negatives`` shared by every position of the batch for ``gbce``
+(a single ``[positions, k]`` matmul); a negative equal to its position's target is dropped.
 
 Example::
 
@@ -95,17 +96,25 @@ class SASRec(SequentialRetrievalModel):
         return self.replica_loss(loss, cross_replica.batch_size(targets))
 
     def _binary(self, hidden, targets):
-        """BCE (1 negative) or gBCE (k negatives, positive term raised to beta)."""
+        """BCE (1 negative per position) or gBCE (k negatives shared by the batch, positive term raised to beta)."""
         k = self.num_negatives
-        negatives = tf.random.uniform([tf.shape(targets)[0], k], ITEM_OFFSET, ITEM_OFFSET + self.num_items,
-                                      dtype=tf.int64)
-        logits = self.pair_logits(hidden, tf.concat([targets[:, None], negatives], axis=1))
-        valid = tf.cast(tf.not_equal(negatives, targets[:, None]), tf.float32)
-        beta = 1.0
-        if self.objective == "gbce":
+        positive = self.pair_logits(hidden, targets[:, None])[:, 0]
+        if self.objective == "bce":
+            negatives = tf.random.uniform(tf.shape(targets), ITEM_OFFSET, ITEM_OFFSET + self.num_items, dtype=tf.int64)
+            negative = self.pair_logits(hidden, negatives[:, None])
+            valid = tf.cast(tf.not_equal(negatives, targets)[:, None], tf.float32)
+            beta = 1.0
+        else:
+            # One uniform draw of k items for the whole batch: every position still sees k uniform
+            # negatives (gBCE's calibration assumes nothing more), at the cost of one [N, k] matmul
+            # instead of gathering N x k embeddings.
+            negatives = tf.random.uniform([k], ITEM_OFFSET, ITEM_OFFSET + self.num_items, dtype=tf.int64)
+            table = tf.cast(self.item_embedding(negatives), tf.float32)
+            negative = tf.matmul(tf.cast(hidden, tf.float32), table, transpose_b=True)
+            valid = tf.cast(tf.not_equal(negatives[None, :], targets[:, None]), tf.float32)
             alpha = k / max(self.num_items - 1, 1)
             beta = alpha * (self.gbce_t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
-        return tf.reduce_sum(beta * tf.nn.softplus(-logits[:, 0])) + tf.reduce_sum(tf.nn.softplus(logits[:, 1:]) * valid)
+        return tf.reduce_sum(beta * tf.nn.softplus(-positive)) + tf.reduce_sum(tf.nn.softplus(negative) * valid)
 
     def _sampled_softmax(self, hidden, targets):
         """In-batch softmax of the base's Retrieval task, logQ-corrected, hits masked by id."""

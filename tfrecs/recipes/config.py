@@ -56,6 +56,8 @@ class TrainResult:
 
 
 def _coerce(text: str) -> Any:
+    if "," in text:  # a tuple hyper-parameter, e.g. hidden_units=256,128
+        return tuple(_coerce(part.strip()) for part in text.split(",") if part.strip())
     for convert in (int, float):
         try:
             return convert(text)
@@ -70,7 +72,8 @@ def _coerce(text: str) -> Any:
 
 
 def parse_overrides(pairs: Sequence[str]) -> Dict[str, Any]:
-    """``["dim=64", "l2=1e-5", "norm=true"]`` -> ``{"dim": 64, "l2": 1e-05, "norm": True}``.
+    """``["dim=64", "l2=1e-5", "norm=true", "hidden_units=256,128"]`` -> ``{"dim": 64, "l2": 1e-05,
+    "norm": True, "hidden_units": (256, 128)}``.
 
     Raises:
         ValueError: an entry is not of the form ``key=value``.
