@@ -26,9 +26,8 @@ def mirrored():
     return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
 
-def _one_step(make_model, strategy, rows, batch, initial=None):
-    """Trains a fresh model one step on ``rows`` (one global batch); returns weights and loss."""
-    data = tm.dataset(rows, batch)
+def _one_step(make_model, strategy, data, initial=None):
+    """Trains a fresh model one step on the first batch of ``data``; returns weights and loss."""
     with strategy.scope():
         model = make_model()
         model.compile(optimizer=tf_keras.optimizers.SGD(learning_rate=0.5))
@@ -42,9 +41,9 @@ def _one_step(make_model, strategy, rows, batch, initial=None):
     return before, after, history.history["loss"][0]
 
 
-def _compare(make_model, mirrored, rows, batch):
-    before, single, single_loss = _one_step(make_model, tf.distribute.get_strategy(), rows, batch)
-    _, replicated, replicated_loss = _one_step(make_model, mirrored, rows, batch, initial=before)
+def _compare(make_model, mirrored, data):
+    before, single, single_loss = _one_step(make_model, tf.distribute.get_strategy(), data)
+    _, replicated, replicated_loss = _one_step(make_model, mirrored, data, initial=before)
     moved = max(float(np.abs(a - b).max()) for a, b in zip(before, single))
     difference = max(float(np.abs(a - b).max()) for a, b in zip(single, replicated))
     return moved, difference, single_loss, replicated_loss
@@ -60,14 +59,14 @@ def _rows(batch, seed=1):
 
 @pytest.mark.parametrize("batch", [8, 7], ids=["even_split", "uneven_split_4_3"])
 def test_ranking_step_under_two_replicas_matches_one_device(mirrored, batch):
-    moved, difference, single_loss, replicated_loss = _compare(tm.TinyRanking, mirrored, _rows(batch), batch)
+    moved, difference, single_loss, replicated_loss = _compare(tm.TinyRanking, mirrored, tm.dataset(_rows(batch), batch))
     assert moved > 1e-3, "the step must change the weights for the comparison to mean anything"
     assert difference < TOLERANCE
     assert abs(single_loss - replicated_loss) < TOLERANCE
 
 
 def test_two_task_weighted_ranking_matches_one_device(mirrored):
-    moved, difference, single_loss, replicated_loss = _compare(tm.two_task_ranking, mirrored, _rows(8), 8)
+    moved, difference, single_loss, replicated_loss = _compare(tm.two_task_ranking, mirrored, tm.dataset(_rows(8), 8))
     assert moved > 1e-3
     assert difference < TOLERANCE
     assert abs(single_loss - replicated_loss) < TOLERANCE
@@ -75,7 +74,7 @@ def test_two_task_weighted_ranking_matches_one_device(mirrored):
 
 @pytest.mark.parametrize("batch", [8, 7], ids=["even_split", "uneven_split_4_3"])
 def test_retrieval_with_cross_replica_negatives_matches_one_device(mirrored, batch):
-    moved, difference, single_loss, replicated_loss = _compare(tm.TinyRetrieval, mirrored, _rows(batch), batch)
+    moved, difference, single_loss, replicated_loss = _compare(tm.TinyRetrieval, mirrored, tm.dataset(_rows(batch), batch))
     assert moved > 1e-3
     assert difference < TOLERANCE
     assert abs(single_loss - replicated_loss) < TOLERANCE
@@ -84,7 +83,7 @@ def test_retrieval_with_cross_replica_negatives_matches_one_device(mirrored, bat
 def test_retrieval_with_per_replica_negatives_differs(mirrored):
     """Control: without gathering, each replica sees half the negatives, so the step differs."""
     make = lambda: tm.TinyRetrieval(cross_replica_negatives=False)  # noqa: E731
-    _, difference, single_loss, replicated_loss = _compare(make, mirrored, _rows(8), 8)
+    _, difference, single_loss, replicated_loss = _compare(make, mirrored, tm.dataset(_rows(8), 8))
     assert difference > 10 * TOLERANCE
     assert replicated_loss < single_loss - 0.1  # 4 candidates per softmax instead of 8
 
@@ -101,7 +100,7 @@ class _PerReplicaMeanRanking(tm.TinyRanking):
 
 def test_per_replica_mean_loss_would_be_caught(mirrored):
     """Control: the equivalence test detects a loss divided by the local batch size."""
-    _, difference, _, _ = _compare(_PerReplicaMeanRanking, mirrored, _rows(8), 8)
+    _, difference, _, _ = _compare(_PerReplicaMeanRanking, mirrored, tm.dataset(_rows(8), 8))
     assert difference > 10 * TOLERANCE
 
 
@@ -147,3 +146,46 @@ def test_retrieval_loss_matches_hand_computed_softmax_with_accidental_hits():
         expected += np.log(np.exp(row - row.max()).sum()) + row.max() - scores[i, i]
     expected /= 4
     assert abs(float(model.compute_loss(features)) - expected) < 1e-5
+
+
+@pytest.fixture(scope="module")
+def sequences():
+    from tfrecs.data import make_split
+    from tfrecs.data.synthetic import synthetic_sequences
+    from tfrecs.recipes.sequential_common import SequenceData
+
+    ds = synthetic_sequences(num_users=40, num_items=20, min_length=4, max_length=14, successors=2, seed=7)
+    return SequenceData.from_split(make_split(ds, "loo"))
+
+
+def _first_batch(batches):
+    """One fixed batch (shuffling and Cloze masks drawn once), as a dataset both runs read alike."""
+    return tf.data.Dataset.from_tensors(next(iter(batches)))
+
+
+@pytest.mark.parametrize("objective", ["ce", "sampled_softmax"])
+def test_sasrec_step_under_two_replicas_matches_one_device(mirrored, sequences, objective):
+    """Variable-length histories: the replicas hold different numbers of target positions."""
+    from tfrecs.models.sasrec import SASRec
+    from tfrecs.recipes.sasrec import causal_batches
+
+    data = _first_batch(causal_batches(sequences, max_len=8, batch_size=7, seed=3))
+    make = lambda: SASRec(sequences.item_ids, sequences.counts, objective=objective, dim=8, max_len=8,  # noqa: E731
+                          num_blocks=1, num_heads=2, dropout=0.0)
+    moved, difference, single_loss, replicated_loss = _compare(make, mirrored, data)
+    assert moved > 1e-3
+    assert difference < TOLERANCE
+    assert abs(single_loss - replicated_loss) < TOLERANCE
+
+
+def test_bert4rec_step_under_two_replicas_matches_one_device(mirrored, sequences):
+    from tfrecs.models.bert4rec import BERT4Rec
+    from tfrecs.recipes.bert4rec import cloze_batches
+
+    data = _first_batch(cloze_batches(sequences, max_len=8, batch_size=7, seed=3, mask_probability=0.3))
+    make = lambda: BERT4Rec(sequences.item_ids, sequences.counts, dim=8, max_len=8, num_blocks=1,  # noqa: E731
+                            num_heads=2, dropout=0.0)
+    moved, difference, single_loss, replicated_loss = _compare(make, mirrored, data)
+    assert moved > 1e-3
+    assert difference < TOLERANCE
+    assert abs(single_loss - replicated_loss) < TOLERANCE

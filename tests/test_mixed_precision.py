@@ -130,3 +130,26 @@ def test_mixed_float16_under_two_replicas_matches_one_device():
     difference = max(float(np.abs(a - b).max()) for a, b in zip(results[0][1], results[1][1]))
     assert moved > 1e-3
     assert difference < 1e-3  # float16 rounding, far below the step size
+
+
+@pytest.mark.parametrize("objective", ["ce", "gbce"])
+def test_sasrec_learns_under_mixed_float16_with_float32_towers(mixed_float16, objective):
+    """Attention and feed-forward run in float16; softmax / logits / losses and tower outputs in float32."""
+    from tfrecs.data import make_split
+    from tfrecs.data.synthetic import synthetic_sequences
+    from tfrecs.models.sasrec import SASRec
+    from tfrecs.recipes.sasrec import causal_batches
+    from tfrecs.recipes.sequential_common import SequenceData
+
+    data = SequenceData.from_split(make_split(synthetic_sequences(num_users=120, num_items=30, min_length=10,
+                                                                  max_length=16, follow_probability=0.9, seed=2), "loo"))
+    tf_keras.utils.set_random_seed(0)
+    model = SASRec(data.item_ids, data.counts, objective=objective, num_negatives=8, dim=16, max_len=10,
+                   num_blocks=1, num_heads=2, dropout=0.0)
+    model.compile(optimizer=tf_keras.optimizers.Adam(1e-2))
+    losses = model.fit(causal_batches(data, 10, 64, seed=0), epochs=4, verbose=0).history["loss"]
+    assert isinstance(model.optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
+    assert model.encoder.compute_dtype == "float16"
+    assert all(np.isfinite(losses)) and losses[-1] < 0.9 * losses[0], losses
+    query = model({"history": tf.constant(data.histories("test", 10)[:4])})
+    assert query.dtype == tf.float32 and np.isfinite(query.numpy()).all()
