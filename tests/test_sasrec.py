@@ -142,3 +142,16 @@ def test_scann_export_reloads_in_a_fresh_process_with_the_models_top_items(marko
         # real histories: the model's own top items; the empty one: the most popular (ties in any order)
         np.testing.assert_array_equal(served[f"{api}/item_ids"][1:], markov.item_ids[top[1:]])
     np.testing.assert_allclose(served["tf2/scores"][0], np.sort(np.log1p(markov.counts))[::-1][:5], rtol=1e-5)
+
+
+def test_untied_output_scores_candidates_with_its_own_table():
+    tied, untied = _model(), _model(tie_output=False)
+    assert tied.output_embedding is tied.item_embedding
+    assert untied.output_embedding is not untied.item_embedding
+    table = np.random.default_rng(0).normal(size=untied.output_embedding.embeddings.shape).astype(np.float32)
+    untied.output_embedding.embeddings.assign(table)
+    items = table[1:1 + len(ITEMS)]  # model ids 1..n are the catalogue
+    vectors = untied.candidate_embeddings({"item_id": tf.constant(ITEMS)}).numpy()
+    np.testing.assert_allclose(vectors[:, :8], items, rtol=1e-6)  # the output table, not the input one
+    query = untied({"history": tf.constant([["m1", "m2"]])}).numpy()[:, :8]
+    np.testing.assert_allclose(untied.item_logits(tf.constant(query)).numpy(), query @ items.T, rtol=1e-4, atol=1e-5)

@@ -52,6 +52,8 @@ class SASRec(SequentialRetrievalModel):
         gbce_t: gBCE calibration ``t`` in [0, 1] (1 = calibrated to the full softmax).
         dim, max_len, num_blocks, num_heads, ffn_dim, dropout, pre_norm: the encoder
             (paper: 50, 200 on ML-1M, 2, 1, dim, 0.2, pre-norm).
+        tie_output: share the input item table with the output layer (as the paper); ``False``
+            gives the output layer (and the candidate tower) its own table.
         **kwargs: ``RetrievalModel`` arguments (``temperature`` for sampled softmax).
 
     Raises:
@@ -61,7 +63,7 @@ class SASRec(SequentialRetrievalModel):
     def __init__(self, item_ids: Sequence, item_counts: Optional[Sequence] = None, objective: str = "ce",
                  num_negatives: int = 128, gbce_t: float = 0.75, dim: int = 64, max_len: int = 50,
                  num_blocks: int = 2, num_heads: int = 2, ffn_dim: Optional[int] = None, dropout: float = 0.2,
-                 pre_norm: bool = True, **kwargs):
+                 pre_norm: bool = True, tie_output: bool = True, **kwargs):
         if objective not in OBJECTIVES:
             raise ValueError(f"objective={objective!r} is not known; choose one of {OBJECTIVES}")
         if num_negatives < 1:
@@ -70,7 +72,8 @@ class SASRec(SequentialRetrievalModel):
             raise ValueError(f"gbce_t must be in [0, 1], got {gbce_t}")
         super().__init__(item_ids, item_counts, dim=dim, max_len=max_len, num_blocks=num_blocks,
                          num_heads=num_heads, ffn_dim=ffn_dim or dim, dropout=dropout, causal=True,
-                         pre_norm=pre_norm, activation="relu", **kwargs)
+                         pre_norm=pre_norm, activation="relu",
+                         tie_output=tie_output, **kwargs)
         self.objective = objective
         self.num_negatives = 1 if objective == "bce" else int(num_negatives)
         self.gbce_t = float(gbce_t)
@@ -109,7 +112,7 @@ class SASRec(SequentialRetrievalModel):
             # negatives (gBCE's calibration assumes nothing more), at the cost of one [N, k] matmul
             # instead of gathering N x k embeddings.
             negatives = tf.random.uniform([k], ITEM_OFFSET, ITEM_OFFSET + self.num_items, dtype=tf.int64)
-            table = tf.cast(self.item_embedding(negatives), tf.float32)
+            table = tf.cast(self.output_embedding(negatives), tf.float32)
             negative = tf.matmul(tf.cast(hidden, tf.float32), table, transpose_b=True)
             valid = tf.cast(tf.not_equal(negatives[None, :], targets[:, None]), tf.float32)
             alpha = k / max(self.num_items - 1, 1)
@@ -118,7 +121,7 @@ class SASRec(SequentialRetrievalModel):
 
     def _sampled_softmax(self, hidden, targets):
         """In-batch softmax of the base's Retrieval task, logQ-corrected, hits masked by id."""
-        candidates = tf.cast(self.item_embedding(targets), tf.float32)
+        candidates = tf.cast(self.output_embedding(targets), tf.float32)
         probabilities = tf.gather(self.sampling_probability, targets)
         ids = targets
         if self.cross_replica_negatives:

@@ -103,13 +103,15 @@ class SequentialRetrievalModel(RetrievalModel):
             the encoder (``tfrecs.layers.transformer.SequenceEncoder``).
         output_bias: a learned per-item output bias (BERT4Rec), carried as one more tower
             dimension.
+        tie_output: score candidates with the input item table (``True``, as the SASRec and
+            BERT4Rec papers) or with a separate output table (``False``).
         **kwargs: ``RetrievalModel`` arguments (e.g. ``temperature``).
     """
 
     def __init__(self, item_ids: Sequence, item_counts: Optional[Sequence] = None, dim: int = 64,
                  max_len: int = 50, num_blocks: int = 2, num_heads: int = 2, ffn_dim: Optional[int] = None,
                  dropout: float = 0.2, causal: bool = True, pre_norm: bool = True, activation: str = "relu",
-                 output_bias: bool = False, **kwargs):
+                 output_bias: bool = False, tie_output: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.lookup = ItemLookup(item_ids, name="item_lookup")
         self.num_items = self.lookup.num_items
@@ -130,9 +132,11 @@ class SequentialRetrievalModel(RetrievalModel):
         self.item_embedding = tf_keras.layers.Embedding(self.lookup.vocabulary_size, dim, name="item_embedding")
         self.encoder = SequenceEncoder(num_blocks, num_heads, dim, max_len, ffn_dim, dropout, causal, pre_norm,
                                        activation, name="encoder")
+        self.output_embedding = (self.item_embedding if tie_output else
+                                 tf_keras.layers.Embedding(self.lookup.vocabulary_size, dim, name="output_embedding"))
         self.output_bias = (tf_keras.layers.Embedding(self.lookup.vocabulary_size, 1, embeddings_initializer="zeros",
                                                       name="output_bias") if output_bias else None)
-        for table in (self.item_embedding, self.output_bias):  # used as matrices before any call
+        for table in (self.item_embedding, self.output_embedding, self.output_bias):  # used as matrices before any call
             if table is not None:
                 table.build((None,))
 
@@ -157,8 +161,8 @@ class SequentialRetrievalModel(RetrievalModel):
         return features
 
     def item_logits(self, hidden: tf.Tensor) -> tf.Tensor:
-        """``[..., num_items]`` float32 scores of every catalogue item (tied item table + bias)."""
-        table = self.item_embedding.embeddings[ITEM_OFFSET:ITEM_OFFSET + self.num_items]
+        """``[..., num_items]`` float32 scores of every catalogue item (output table + bias)."""
+        table = self.output_embedding.embeddings[ITEM_OFFSET:ITEM_OFFSET + self.num_items]
         logits = tf.matmul(tf.cast(hidden, tf.float32), tf.cast(table, tf.float32), transpose_b=True)
         if self.output_bias is not None:
             logits += tf.cast(self.output_bias.embeddings[ITEM_OFFSET:ITEM_OFFSET + self.num_items, 0], tf.float32)
@@ -166,7 +170,7 @@ class SequentialRetrievalModel(RetrievalModel):
 
     def pair_logits(self, hidden: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
         """float32 score of ``hidden [..., dim]`` against item ids ``[..., K]`` -> ``[..., K]``."""
-        items = tf.cast(self.item_embedding(ids), tf.float32)
+        items = tf.cast(self.output_embedding(ids), tf.float32)
         logits = tf.einsum("...d,...kd->...k", tf.cast(hidden, tf.float32), items)
         if self.output_bias is not None:
             logits += tf.cast(self.output_bias(ids)[..., 0], tf.float32)
@@ -193,7 +197,7 @@ class SequentialRetrievalModel(RetrievalModel):
         if ITEM_ID not in features:
             raise KeyError(f"the candidate tower reads feature {ITEM_ID!r}; the batch has {sorted(features)}")
         ids = self.lookup(features[ITEM_ID])
-        parts = [tf.cast(self.item_embedding(ids), tf.float32)]
+        parts = [tf.cast(self.output_embedding(ids), tf.float32)]
         if self.output_bias is not None:
             parts.append(tf.cast(self.output_bias(ids), tf.float32))
         parts.append(tf.gather(self.log_popularity, ids)[:, None])

@@ -31,6 +31,7 @@ class SASRecHparams(SequentialHparams):
     num_negatives: int = 128
     gbce_t: float = 0.75
     temperature: Optional[float] = None
+    tie_output: bool = True
 
 
 def causal_batches(data: SequenceData, max_len: int, batch_size: int, seed: int,
@@ -52,6 +53,6 @@ def train_sasrec(config: TrainConfig) -> TrainResult:
 
     def build():
         return SASRec(data.item_ids, data.counts, objective=hp.objective, num_negatives=hp.num_negatives,
-                      gbce_t=hp.gbce_t, temperature=hp.temperature, **hp.encoder())
+                      gbce_t=hp.gbce_t, temperature=hp.temperature, tie_output=hp.tie_output, **hp.encoder())
 
     return run(config, hp, data, build, train_ds, objective=hp.objective)

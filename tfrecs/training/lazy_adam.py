@@ -2,7 +2,9 @@
 
 Keras' Adam decays the first and second moments of a whole embedding table every step,
 even for a sparse gradient: three full passes over a 100k x 16 x 26 table per batch, which
-dominates CTR training time on a CPU. ``LazyAdam`` (as TF1's ``LazyAdamOptimizer`` and
+dominates CTR training time on a CPU (on one fused 2.6M-row table those passes also run
+out of cache: 2.5x the time of the same bytes in 26 tables, see
+``benchmarks/ctr_throughput.py``). ``LazyAdam`` (as TF1's ``LazyAdamOptimizer`` and
 TF Addons' ``LazyAdam``) updates the moments and weights of the rows present in the
 batch only; dense variables get exactly Keras' Adam update. Rows absent from a batch keep
 their moments instead of decaying them, a known, usually harmless, difference for
