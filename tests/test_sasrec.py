@@ -155,3 +155,13 @@ def test_untied_output_scores_candidates_with_its_own_table():
     np.testing.assert_allclose(vectors[:, :8], items, rtol=1e-6)  # the output table, not the input one
     query = untied({"history": tf.constant([["m1", "m2"]])}).numpy()[:, :8]
     np.testing.assert_allclose(untied.item_logits(tf.constant(query)).numpy(), query @ items.T, rtol=1e-4, atol=1e-5)
+
+
+def test_gbce_starts_negatives_at_their_prior_and_beats_popularity(markov):
+    assert _model("gbce", num_negatives=8).logit_bias.numpy() == pytest.approx(-np.log(8))
+    assert _model("bce").logit_bias.numpy() == 0.0 and _model("ce").logit_bias is None
+    model, _ = _fit(markov, "gbce", epochs=10)  # with the bias at 0 instead: NDCG below popularity
+    score_fn = sequential_score_fn(model, markov.histories("test", 12), markov.item_ids)
+    gbce = evaluate_protocol(score_fn, markov.split, "loo-full", ks=(10,))["ndcg@10"]
+    pop = evaluate_protocol(Popularity.from_dataset(markov.split.train), markov.split, "loo-full", ks=(10,))["ndcg@10"]
+    assert gbce > 1.4 * pop, (gbce, pop)

@@ -18,6 +18,7 @@ Every real target is a training position. Objectives (``objective=``):
 Negatives are drawn uniformly from the catalogue inside the step: one per position for
 ``bce``, one set of ``num_negatives`` shared by every position of the batch for ``gbce``
 (a single ``[positions, k]`` matmul); a negative equal to its position's target is dropped.
+Both binary objectives add one learned offset to every logit, initialised at ``-log k``.
 
 Example::
 
@@ -28,7 +29,9 @@ Example::
 """
 from typing import Optional, Sequence
 
+import numpy as np
 import tensorflow as tf
+import tf_keras
 
 from tfrecs.models.base import accidental_hit_mask, float32_policy, summed
 from tfrecs.models.registry import register
@@ -77,6 +80,14 @@ class SASRec(SequentialRetrievalModel):
         self.objective = objective
         self.num_negatives = 1 if objective == "bce" else int(num_negatives)
         self.gbce_t = float(gbce_t)
+        self.logit_bias = None
+        if objective in ("bce", "gbce"):
+            # One offset for every item's logit, starting at log(1 / k): each position has one
+            # positive for k negatives, so the negatives start near their prior probability
+            # instead of 0.5 (which would make "push every item down" the whole first phase of
+            # training). Rankings, and so the exported towers, are blind to it.
+            self.logit_bias = self.add_weight("logit_bias", shape=(), dtype="float32",
+                                              initializer=tf_keras.initializers.Constant(-np.log(self.num_negatives)))
 
     def query_hidden(self, ids, training=False):
         """The last position's hidden state (histories are left-padded)."""
@@ -101,10 +112,10 @@ class SASRec(SequentialRetrievalModel):
     def _binary(self, hidden, targets):
         """BCE (1 negative per position) or gBCE (k negatives shared by the batch, positive term raised to beta)."""
         k = self.num_negatives
-        positive = self.pair_logits(hidden, targets[:, None])[:, 0]
+        positive = self.pair_logits(hidden, targets[:, None])[:, 0] + self.logit_bias
         if self.objective == "bce":
             negatives = tf.random.uniform(tf.shape(targets), ITEM_OFFSET, ITEM_OFFSET + self.num_items, dtype=tf.int64)
-            negative = self.pair_logits(hidden, negatives[:, None])
+            negative = self.pair_logits(hidden, negatives[:, None]) + self.logit_bias
             valid = tf.cast(tf.not_equal(negatives, targets)[:, None], tf.float32)
             beta = 1.0
         else:
@@ -113,7 +124,7 @@ class SASRec(SequentialRetrievalModel):
             # instead of gathering N x k embeddings.
             negatives = tf.random.uniform([k], ITEM_OFFSET, ITEM_OFFSET + self.num_items, dtype=tf.int64)
             table = tf.cast(self.output_embedding(negatives), tf.float32)
-            negative = tf.matmul(tf.cast(hidden, tf.float32), table, transpose_b=True)
+            negative = tf.matmul(tf.cast(hidden, tf.float32), table, transpose_b=True) + self.logit_bias
             valid = tf.cast(tf.not_equal(negatives[None, :], targets[:, None]), tf.float32)
             alpha = k / max(self.num_items - 1, 1)
             beta = alpha * (self.gbce_t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
