@@ -47,7 +47,7 @@ def write(rows, args, info):
     os.makedirs(RESULTS, exist_ok=True)
     payload = {"dataset": "ml-100k", "split": "test", "protocols": ["loo-full", "loo-sampled"], "seed": args.seed,
                "machine": info, "rows": rows, "anchors": ANCHORS}
-    with open(os.path.join(RESULTS, "sequential_ml100k.json"), "w") as handle:
+    with open(os.path.join(RESULTS, f"{args.name}.json"), "w") as handle:
         json.dump(payload, handle, indent=1)
     lines = ["# Sequential models on ML-100K (leave-one-out by time)", "",
              "Test split; `loo-full` = full ranking over all 1,682 items with the user's train + valid items masked "
@@ -65,7 +65,7 @@ def write(rows, args, info):
                      + f" | {row.get('best_val_ndcg@10') or '-'} | {row.get('epochs', '-')} | "
                      f"{row.get('seconds_per_epoch', 0):.1f} | {row.get('settings', '')} |")
     lines += ["", ANCHORS, ""]
-    with open(os.path.join(RESULTS, "sequential_ml100k.md"), "w") as handle:
+    with open(os.path.join(RESULTS, f"{args.name}.md"), "w") as handle:
         handle.write("\n".join(lines))
 
 
@@ -81,6 +81,7 @@ def main():
     parser.add_argument("--sasrec-epochs", type=int, default=200)
     parser.add_argument("--bert4rec-epochs", type=int, default=400)
     parser.add_argument("--append", action="store_true", help="keep the model rows already in the results file")
+    parser.add_argument("--name", default="sequential_ml100k", help="results file name (benchmarks/results/NAME.{md,json})")
     args = parser.parse_args()
     info = machine()
     from tfrecs.recipes.config import parse_overrides
@@ -90,8 +91,8 @@ def main():
     pop = Popularity.from_dataset(split.train)
     rows = [{"model": "pop", "loo-full": pick(evaluate_protocol(pop, split, "loo-full"), METRICS),
              "loo-sampled": pick(evaluate_protocol(pop, split, "loo-sampled", ks=(10,)), SAMPLED)}]
-    if args.append and os.path.exists(os.path.join(RESULTS, "sequential_ml100k.json")):
-        with open(os.path.join(RESULTS, "sequential_ml100k.json")) as handle:
+    if args.append and os.path.exists(os.path.join(RESULTS, f"{args.name}.json")):
+        with open(os.path.join(RESULTS, f"{args.name}.json")) as handle:
             rows += [row for row in json.load(handle)["rows"] if row["model"] != "pop"]
     write(rows, args, info)
     budgets = {"sasrec": args.sasrec_epochs, "bert4rec": args.bert4rec_epochs}
