@@ -16,8 +16,8 @@ Every real target is a training position. Objectives (``objective=``):
   calibration ``gbce_t`` (Petrov & Macdonald, 2023).
 
 Negatives are drawn uniformly from the catalogue inside the step: one per position for
-``bce``, one set of ``num_negatives`` shared by every position of the batch for ``gbce``
-(a single ``[positions, k]`` matmul); a negative equal to its position's target is dropped.
+``bce``; for ``gbce``, ``num_negatives`` per training sequence, shared by its positions
+(one ``[B, L, k]`` product); a negative equal to its position's target is dropped.
 Both binary objectives add one learned offset to every logit, initialised at ``-log k``.
 
 Example::
@@ -99,33 +99,40 @@ class SASRec(SequentialRetrievalModel):
         ids = self.history_ids(features, self.max_len)
         targets = self.lookup(features[TARGETS])[:, -self.max_len:]
         active = (targets >= ITEM_OFFSET) & (targets < ITEM_OFFSET + self.num_items) & (ids != PADDING_ID)
-        hidden = tf.boolean_mask(self.encode(ids, training=training), active)
-        targets = tf.boolean_mask(targets, active)
+        encoded = self.encode(ids, training=training)
+        hidden, positives = tf.boolean_mask(encoded, active), tf.boolean_mask(targets, active)
         if self.objective == "ce":
-            loss = masked_sparse_ce(self.item_logits(hidden), targets)
+            loss = masked_sparse_ce(self.item_logits(hidden), positives)
         elif self.objective == "sampled_softmax":
-            loss = self._sampled_softmax(hidden, targets)
+            loss = self._sampled_softmax(hidden, positives)
         else:
-            loss = self._binary(hidden, targets)
-        return self.replica_loss(loss, cross_replica.batch_size(targets))
+            loss = self._binary(encoded, targets, active)
+        return self.replica_loss(loss, cross_replica.batch_size(positives))
 
-    def _binary(self, hidden, targets):
-        """BCE (1 negative per position) or gBCE (k negatives shared by the batch, positive term raised to beta)."""
+    def _binary(self, encoded, targets, active):
+        """BCE (one negative per position) or gBCE (k negatives per sequence, positive term raised to beta).
+
+        gBCE draws k uniform items per training sequence, shared by its positions: every position
+        still sees k uniform negatives (all gBCE's calibration assumes), scored by one
+        ``[B, L, k]`` product instead of gathering ``positions x k`` embeddings.
+        """
         k = self.num_negatives
-        positive = self.pair_logits(hidden, targets[:, None])[:, 0] + self.logit_bias
+        hidden = tf.cast(tf.boolean_mask(encoded, active), tf.float32)
+        positives = tf.boolean_mask(targets, active)
+        positive = self.pair_logits(hidden, positives[:, None])[:, 0] + self.logit_bias
         if self.objective == "bce":
-            negatives = tf.random.uniform(tf.shape(targets), ITEM_OFFSET, ITEM_OFFSET + self.num_items, dtype=tf.int64)
+            negatives = tf.random.uniform(tf.shape(positives), ITEM_OFFSET, ITEM_OFFSET + self.num_items, dtype=tf.int64)
             negative = self.pair_logits(hidden, negatives[:, None]) + self.logit_bias
-            valid = tf.cast(tf.not_equal(negatives, targets)[:, None], tf.float32)
+            valid = tf.cast(tf.not_equal(negatives, positives)[:, None], tf.float32)
             beta = 1.0
         else:
-            # One uniform draw of k items for the whole batch: every position still sees k uniform
-            # negatives (gBCE's calibration assumes nothing more), at the cost of one [N, k] matmul
-            # instead of gathering N x k embeddings.
-            negatives = tf.random.uniform([k], ITEM_OFFSET, ITEM_OFFSET + self.num_items, dtype=tf.int64)
-            table = tf.cast(self.output_embedding(negatives), tf.float32)
-            negative = tf.matmul(tf.cast(hidden, tf.float32), table, transpose_b=True) + self.logit_bias
-            valid = tf.cast(tf.not_equal(negatives[None, :], targets[:, None]), tf.float32)
+            negatives = tf.random.uniform([tf.shape(targets)[0], k], ITEM_OFFSET, ITEM_OFFSET + self.num_items,
+                                          dtype=tf.int64)
+            table = tf.cast(self.output_embedding(negatives), tf.float32)                    # [B, k, d]
+            negative = tf.einsum("bld,bkd->blk", tf.cast(encoded, tf.float32), table) + self.logit_bias
+            negative = tf.boolean_mask(negative, active)                                      # [N, k]
+            valid = tf.cast(tf.boolean_mask(tf.not_equal(negatives[:, None, :], targets[:, :, None]), active),
+                            tf.float32)
             alpha = k / max(self.num_items - 1, 1)
             beta = alpha * (self.gbce_t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
         return tf.reduce_sum(beta * tf.nn.softplus(-positive)) + tf.reduce_sum(tf.nn.softplus(negative) * valid)
