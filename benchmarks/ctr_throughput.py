@@ -44,7 +44,7 @@ from tfrecs.evaluation.ctr_metrics import auc  # noqa: E402
 from tfrecs.models.dcn import DCNv2, DCNv2Hparams  # noqa: E402
 from tfrecs.models.deepfm import DeepFM, DeepFMHparams  # noqa: E402
 from tfrecs.training.callbacks import EpochTimer  # noqa: E402
-from tfrecs.training.lazy_adam import LazyAdam  # noqa: E402
+from tfrecs.training import make_optimizer  # noqa: E402  ("adam": Keras' Adam; "lazy_adam": row-sparse updates)
 
 NUMERIC = [f"I{j + 1}" for j in range(NUM_NUMERIC)]
 CATEGORICAL = [f"C{f + 1}" for f in range(NUM_CATEGORICAL)]
@@ -137,11 +137,6 @@ def build_deepctr(args, l2: float, optimizer: str = "adam"):
                           seed=args.model_seed, task="binary")
     model.compile(make_optimizer(optimizer, args.learning_rate), "binary_crossentropy")
     return model
-
-
-def make_optimizer(name: str, learning_rate: float):
-    """``"adam"`` (Keras' Adam, dense moment decay) or ``"lazy_adam"`` (row-sparse updates)."""
-    return LazyAdam(learning_rate) if name == "lazy_adam" else tf_keras.optimizers.Adam(learning_rate)
 
 
 def build_tfrecs(args, spec, name: str, optimizer: str, jit: bool):

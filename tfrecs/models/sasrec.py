@@ -75,8 +75,7 @@ class SASRec(SequentialRetrievalModel):
             raise ValueError(f"gbce_t must be in [0, 1], got {gbce_t}")
         super().__init__(item_ids, item_counts, dim=dim, max_len=max_len, num_blocks=num_blocks,
                          num_heads=num_heads, ffn_dim=ffn_dim or dim, dropout=dropout, causal=True,
-                         pre_norm=pre_norm, activation="relu",
-                         tie_output=tie_output, **kwargs)
+                         pre_norm=pre_norm, activation="relu", tie_output=tie_output, **kwargs)
         self.objective = objective
         self.num_negatives = 1 if objective == "bce" else int(num_negatives)
         self.gbce_t = float(gbce_t)
@@ -106,19 +105,20 @@ class SASRec(SequentialRetrievalModel):
         elif self.objective == "sampled_softmax":
             loss = self._sampled_softmax(hidden, positives)
         else:
-            loss = self._binary(encoded, targets, active)
+            loss = self._binary(hidden, positives, encoded, targets, active)
         return self.replica_loss(loss, cross_replica.batch_size(positives))
 
-    def _binary(self, encoded, targets, active):
+    def _binary(self, hidden, positives, encoded, targets, active):
         """BCE (one negative per position) or gBCE (k negatives per sequence, positive term raised to beta).
+
+        ``hidden`` / ``positives`` are the real target positions of ``encoded`` / ``targets``
+        (``[B, L, ...]``, ``active`` marks them); gBCE scores its negatives on the unmasked form.
 
         gBCE draws k uniform items per training sequence, shared by its positions: every position
         still sees k uniform negatives (all gBCE's calibration assumes), scored by one
         ``[B, L, k]`` product instead of gathering ``positions x k`` embeddings.
         """
         k = self.num_negatives
-        hidden = tf.cast(tf.boolean_mask(encoded, active), tf.float32)
-        positives = tf.boolean_mask(targets, active)
         positive = self.pair_logits(hidden, positives[:, None])[:, 0] + self.logit_bias
         if self.objective == "bce":
             negatives = tf.random.uniform(tf.shape(positives), ITEM_OFFSET, ITEM_OFFSET + self.num_items, dtype=tf.int64)
