@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "workers"))
 import tiny_models as tm  # noqa: E402
 
 from tfrecs.models.base import RankingModel  # noqa: E402
-from tfrecs.training import cross_replica  # noqa: E402
+from tfrecs.core import cross_replica  # noqa: E402
 
 TOLERANCE = 1e-5
 

@@ -21,7 +21,7 @@ def _toy():
 
 def test_sequence_ids_reserve_padding_and_mask():
     ids = SequenceIds(10)
-    assert (ids.padding, ids.offset, ids.mask, ids.vocabulary_size) == (0, 1, 11, 12)
+    assert (ids.padding, ids.offset, ids.mask, ids.oov, ids.vocabulary_size) == (0, 1, 11, 12, 13)
     np.testing.assert_array_equal(ids.decode(ids.encode(np.arange(10))), np.arange(10))
 
 

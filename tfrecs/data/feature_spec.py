@@ -25,7 +25,7 @@ import collections
 import json
 import re
 from dataclasses import asdict, dataclass, replace
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -278,19 +278,47 @@ class FeatureSpec:
                                                  output_sequence_length=feature.max_length, name=f"{name}_vectorizer")
 
     # Persistence ----------------------------------------------------------------------------
+    def to_config(self) -> Dict[str, Any]:
+        """A JSON-compatible dict (what a model's ``get_config`` holds); ``from_config`` inverts it."""
+        return {"format_version": FORMAT_VERSION, "features": [asdict(f) for f in self]}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], source: str = "<config>") -> "FeatureSpec":
+        """Rebuilds a spec from ``to_config`` output. Raises ``FeatureSpecError`` naming ``source``."""
+        try:
+            if config.get("format_version") != FORMAT_VERSION:
+                raise FeatureSpecError(f"{source}: unsupported format_version {config.get('format_version')!r}")
+            return cls(Feature(**entry) for entry in config["features"])
+        except (AttributeError, KeyError, TypeError) as error:
+            raise FeatureSpecError(f"{source}: not a tfrecs FeatureSpec ({error})") from None
+
+    @classmethod
+    def coerce(cls, spec: Union["FeatureSpec", Mapping[str, Any]], argument: str = "spec") -> "FeatureSpec":
+        """``spec`` itself, or the spec a ``to_config`` dict describes (models take either).
+
+        Example::
+
+            FeatureSpec.coerce(spec.to_config()).names == spec.names   # True
+        """
+        if isinstance(spec, FeatureSpec):
+            return spec
+        if isinstance(spec, Mapping):
+            return cls.from_config(spec, source=argument)
+        raise FeatureSpecError(f"{argument} must be a FeatureSpec or its to_config() dict, got {type(spec).__name__}")
+
     def to_json(self) -> str:
-        return json.dumps({"format_version": FORMAT_VERSION, "features": [asdict(f) for f in self]}, indent=1)
+        return json.dumps(self.to_config(), indent=1)
 
     @classmethod
     def from_json(cls, text: str, source: str = "<string>") -> "FeatureSpec":
         """Parses ``to_json`` output. Raises ``FeatureSpecError`` naming ``source`` on bad content."""
         try:
             payload = json.loads(text)
-            if payload.get("format_version") != FORMAT_VERSION:
-                raise FeatureSpecError(f"{source}: unsupported format_version {payload.get('format_version')!r}")
-            return cls(Feature(**entry) for entry in payload["features"])
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
+        except json.JSONDecodeError as error:
             raise FeatureSpecError(f"{source}: not a tfrecs FeatureSpec file ({error})") from None
+        if not isinstance(payload, dict):
+            raise FeatureSpecError(f"{source}: not a tfrecs FeatureSpec file (not a JSON object)")
+        return cls.from_config(payload, source=source)
 
     def save(self, path: str) -> None:
         """Writes the spec as JSON (e.g. ``<model dir>/feature_spec.json``)."""

@@ -34,19 +34,22 @@ Example::
         def compute_candidate_embeddings(self, features, training=False):
             return self.candidate_tower(features["item_id"])
 """
+import json
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 import tf_keras
 
-from tfrecs.training import cross_replica
-from tfrecs.training.precision import force_float32, is_loss_scale_optimizer, to_float32
-from tfrecs.training.tasks import (  # noqa: F401  - re-exported for model authors
+from tfrecs.core import cross_replica
+from tfrecs.core.config import ConfigFromInit
+from tfrecs.core.precision import force_float32, is_loss_scale_optimizer, to_float32
+from tfrecs.core.tasks import (  # noqa: F401  - re-exported for model authors
     accidental_hit_mask,
     check_task_loss,
     float32_policy,
     ranking_task,
+    ranking_task_kind,
     retrieval_task,
     summed,
 )
@@ -54,7 +57,30 @@ from tfrecs.training.tasks import (  # noqa: F401  - re-exported for model autho
 Features = Mapping[str, tf.Tensor]
 
 
-class BaseModel(tfrs.Model):
+class MissingInputError(KeyError):
+    """A batch lacks a feature the model reads; the message names it and how to provide it."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
+
+
+def require_inputs(model_name: str, features: Features, names, how: str = "") -> None:
+    """Raises ``MissingInputError`` naming every feature of ``names`` that ``features`` lacks.
+
+    Example::
+
+        require_inputs("DeepFM", batch, ["user_id", "age"], how="declare it in the FeatureSpec")
+    """
+    missing = [name for name in names if name not in features]
+    if missing:
+        hint = f" {how}" if how else ""
+        raise MissingInputError(
+            f"{model_name} reads input(s) {missing}, which the batch lacks; the batch has "
+            f"{sorted(features)}.{hint}"
+        )
+
+
+class BaseModel(ConfigFromInit, tfrs.Model):
     """Shared train/test steps: loss scaling, float32 losses, global-batch normalisation.
 
     Subclasses implement ``compute_loss(inputs, training)`` returning *this replica's share*
@@ -76,9 +102,40 @@ class BaseModel(tfrs.Model):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        self._build_features_json = ""  # JSON: a str attribute is not wrapped by Keras tracking
         self.loss_tracker = tf_keras.metrics.Mean(name="loss")
         self.regularization_loss_tracker = tf_keras.metrics.Mean(name="regularization_loss")
         self.total_loss_tracker = tf_keras.metrics.Mean(name="total_loss")
+
+    # -- Keras contract --------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+        """Keras ``compile``; the loss is the model's own (its TFRS task), so ``loss=`` is refused.
+
+        ``metrics=`` is honoured by ranking models (each metric sees labels and probabilities);
+        retrieval models compute their top-K metrics in their task and refuse it.
+
+        Raises:
+            ValueError: ``loss=`` given (or ``metrics=`` for a model that cannot honour it).
+        """
+        if loss is not None:
+            raise ValueError(
+                f"{type(self).__name__} computes its own loss ({self._loss_description()}); "
+                "compile(loss=...) would be ignored, so it is refused. Choose the objective with "
+                "the model's constructor arguments instead."
+            )
+        metrics = self._accept_compiled_metrics(metrics)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def _loss_description(self) -> str:
+        return "its TFRS task"
+
+    def _accept_compiled_metrics(self, metrics):
+        if metrics:
+            raise ValueError(
+                f"{type(self).__name__} computes its own metrics in its TFRS task; compile(metrics=...) "
+                "is not supported for it."
+            )
+        return None
 
     # -- helpers for subclasses ------------------------------------------------------------
     @staticmethod
@@ -93,6 +150,7 @@ class BaseModel(tfrs.Model):
         this before fitting. Call it under the strategy's scope.
         """
         self._forward_for_build(batch)
+        self._remember_build_features(batch)
         self.built = True
         optimizer = getattr(self, "optimizer", None)
         if optimizer is not None and callable(getattr(optimizer, "build", None)):
@@ -100,6 +158,32 @@ class BaseModel(tfrs.Model):
 
     def _forward_for_build(self, batch: Any) -> None:
         raise NotImplementedError
+
+    def _remember_build_features(self, batch: Any) -> None:
+        features = batch[0] if isinstance(batch, tuple) else batch
+        if isinstance(features, Mapping):
+            self._build_features_json = json.dumps({
+                name: {"dtype": tf.as_dtype(value.dtype).name, "shape": [None] + list(value.shape[1:])}
+                for name, value in features.items()
+            })
+
+    def get_build_config(self) -> Optional[Dict[str, Any]]:
+        """The input features' dtypes and shapes, so a ``.keras`` reload can build the model."""
+        return {"features": json.loads(self._build_features_json)} if self._build_features_json else None
+
+    def build_from_config(self, config: Dict[str, Any]) -> None:
+        """Builds the variables from a batch of one placeholder row per recorded feature."""
+        features = {}
+        for name, entry in config["features"].items():
+            shape = [1] + [dim or 1 for dim in entry["shape"][1:]]
+            dtype = tf.as_dtype(entry["dtype"])
+            features[name] = tf.fill(shape, "") if dtype == tf.string else tf.zeros(shape, dtype)
+        self.build_from_batch(features)
+
+    def __call__(self, *args, **kwargs):
+        if not self._build_features_json and args:
+            self._remember_build_features(args[0])
+        return super().__call__(*args, **kwargs)
 
     # -- Keras steps -----------------------------------------------------------------------
     def train_step(self, inputs):
@@ -255,6 +339,71 @@ class RetrievalModel(BaseModel):
         self.compute_query_embeddings(features)
         self.compute_candidate_embeddings(features)
 
+    # -- recommend ---------------------------------------------------------------------------
+    def index_candidates(self, candidates: Features, ids: Any = None) -> None:
+        """Sets the catalogue that ``recommend`` ranks: candidate features (one row per item).
+
+        Args:
+            candidates: features of every candidate, as the candidate tower reads them.
+            ids: raw ids of the rows (default: ``candidates[candidate_id_key]``).
+
+        Raises:
+            ValueError: no ids given and the model has no ``candidate_id_key``.
+        """
+        if ids is None:
+            if not self.candidate_id_key or self.candidate_id_key not in candidates:
+                raise ValueError(
+                    f"{type(self).__name__}.index_candidates: pass ids=..., or include the candidate id "
+                    f"feature {self.candidate_id_key!r} in the candidates."
+                )
+            ids = candidates[self.candidate_id_key]
+        embeddings = self.candidate_embeddings(candidates)
+        self._catalogue = (tf.convert_to_tensor(ids), embeddings)
+
+    def catalogue(self) -> Tuple[tf.Tensor, tf.Tensor]:
+        """``(raw ids [N], candidate embeddings [N, dim])`` that ``recommend`` ranks.
+
+        Models that own their item table (sequential models, LightGCN) return it; others
+        return what ``index_candidates`` set.
+
+        Raises:
+            ValueError: the model has no catalogue yet.
+        """
+        catalogue = getattr(self, "_catalogue", None)
+        if catalogue is None:
+            raise ValueError(
+                f"{type(self).__name__}.recommend needs a catalogue: call "
+                "model.index_candidates(item_features) first (every item's candidate-tower features)."
+            )
+        return catalogue
+
+    def recommend(self, inputs: Features, k: int = 10, exclude: Any = None) -> Tuple[tf.Tensor, tf.Tensor]:
+        """Top-``k`` raw item ids and their float32 scores for each query row.
+
+        Args:
+            inputs: query features (a dict of batched tensors).
+            k: how many items per query (at most the catalogue size).
+            exclude: raw ids to leave out, per query: a list of lists, a ragged or a padded
+                dense tensor (ids outside the catalogue are ignored).
+
+        Returns:
+            ``(item_ids [batch, k], scores [batch, k])``, best first.
+
+        Example::
+
+            model.index_candidates(items)                    # or a model with its own catalogue
+            ids, scores = model.recommend({"user_id": tf.constant(["196"])}, k=10)
+        """
+        if k < 1:
+            raise ValueError(f"recommend: k must be >= 1, got {k}")
+        ids, embeddings = self.catalogue()
+        queries = to_float32(self(inputs, training=False))
+        scores = tf.matmul(queries, tf.cast(embeddings, tf.float32), transpose_b=True)
+        if exclude is not None:
+            scores = tf.where(excluded_positions(ids, exclude, tf.shape(scores)[0]), -float("inf"), scores)
+        top = tf.math.top_k(scores, k=min(int(k), int(ids.shape[0])))
+        return tf.gather(ids, top.indices), top.values
+
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         """This replica's share of the in-batch softmax loss (sum / global batch size)."""
         features = inputs[0] if isinstance(inputs, tuple) else inputs
@@ -394,6 +543,40 @@ class RankingModel(BaseModel):
         features, _, _ = self._split(batch)
         self(features)
 
+    def _loss_description(self) -> str:
+        kinds = {name: ranking_task_kind(task) for name, task in self.ranking_tasks.items()}
+        return ", ".join(
+            f"{name}: {'sigmoid cross-entropy on logits' if kind == 'binary' else 'squared error'}"
+            for name, kind in kinds.items()
+        )
+
+    def _accept_compiled_metrics(self, metrics):
+        """``compile(metrics=...)``: a list (every task) or a dict task -> list, fed probabilities."""
+        if not metrics:
+            return None
+        by_task = metrics if isinstance(metrics, Mapping) else {name: metrics for name in self.task_names}
+        unknown = sorted(set(by_task) - set(self.task_names))
+        if unknown:
+            raise ValueError(f"compile(metrics=...) names unknown task(s) {unknown}; the tasks are {self.task_names}")
+        self.compiled_task_metrics = {name: [_as_metric(m) for m in items] for name, items in by_task.items()}
+        return None
+
+    def predictions(self, features: Features, training: bool = False) -> Union[tf.Tensor, Dict[str, tf.Tensor]]:
+        """What ``predict`` returns: probabilities for binary tasks, values for regression tasks."""
+        logits = to_float32(self._logits_by_task(self(features, training=training)))
+        out = {
+            name: tf.sigmoid(value) if ranking_task_kind(self.ranking_tasks[name]) == "binary" else value
+            for name, value in logits.items()
+        }
+        return out[self.task_names[0]] if len(self.task_names) == 1 else out
+
+    def predict_step(self, data):
+        features = tf_keras.utils.unpack_x_y_sample_weight(data)[0]
+        if isinstance(features, Mapping):
+            hidden = set(self.label_keys.values()) | ({self.sample_weight_key} if self.sample_weight_key else set())
+            features = {key: value for key, value in features.items() if key not in hidden}
+        return self.predictions(features)
+
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         """This replica's share of the weighted sum of task losses (sum / global batch size)."""
         features, labels, weights = self._split(inputs)
@@ -412,7 +595,44 @@ class RankingModel(BaseModel):
             loss = self.ranking_tasks[name](
                 labels=label, predictions=prediction, sample_weight=weights, training=training
             )
+            compiled = getattr(self, "compiled_task_metrics", {}).get(name, ())
+            if compiled:
+                values = tf.sigmoid(prediction) if ranking_task_kind(self.ranking_tasks[name]) == "binary" else prediction
+                for metric in compiled:
+                    metric.update_state(label, values, sample_weight=weights)
             total += self.loss_weights[name] * summed(loss)
             if local_batch is None:
                 local_batch = cross_replica.batch_size(label)
         return self.replica_loss(total, local_batch)
+
+
+def _as_metric(metric) -> tf_keras.metrics.Metric:
+    """A Keras metric from what ``compile(metrics=...)`` accepts (instance, name or function)."""
+    if isinstance(metric, tf_keras.metrics.Metric):
+        return metric
+    resolved = tf_keras.metrics.get(metric)
+    if isinstance(resolved, tf_keras.metrics.Metric):
+        return resolved
+    if isinstance(resolved, type):
+        return resolved()
+    name = metric if isinstance(metric, str) else getattr(resolved, "__name__", "metric")
+    return tf_keras.metrics.MeanMetricWrapper(resolved, name=name)
+
+
+def excluded_positions(ids: tf.Tensor, exclude: Any, num_queries: tf.Tensor) -> tf.Tensor:
+    """``[batch, N]`` bool: True where catalogue row ``n`` holds an id ``exclude`` lists for the query.
+
+    Example::
+
+        excluded_positions(tf.constant(["a", "b"]), [["b"], []], 2)   # [[False, True], [False, False]]
+    """
+    padding = "" if ids.dtype == tf.string else -1
+    if isinstance(exclude, tf.RaggedTensor):
+        exclude = exclude.to_tensor(padding)
+    elif not isinstance(exclude, tf.Tensor):
+        rows = [list(row) for row in exclude]
+        width = max([len(row) for row in rows] + [1])
+        exclude = tf.constant([row + [padding] * (width - len(row)) for row in rows], dtype=ids.dtype)
+    exclude = tf.cast(exclude, ids.dtype) if ids.dtype != tf.string else exclude
+    matches = tf.equal(exclude[:, :, None], ids[None, None, :])  # [batch, E, N]
+    return tf.reduce_any(matches, axis=1)

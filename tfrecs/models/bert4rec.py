@@ -20,15 +20,15 @@ from typing import Optional, Sequence
 import tensorflow as tf
 import tf_keras
 
-from tfrecs.models.registry import register
+from tfrecs.core.registration import export
 from tfrecs.models.sequential import SequentialRetrievalModel, masked_sparse_ce
-from tfrecs.pipelines.windowing import ITEM_OFFSET
-from tfrecs.training import cross_replica
+from tfrecs.data.sequence_ids import ITEM_OFFSET
+from tfrecs.core import cross_replica
 
 LABEL_MASK = "label_mask"
 
 
-@register("bert4rec")
+@export("tfrecs.models.BERT4Rec", name="bert4rec")
 class BERT4Rec(SequentialRetrievalModel):
     """Bidirectional Cloze-trained sequential recommender on the TFRS Retrieval base.
 

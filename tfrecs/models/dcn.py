@@ -21,7 +21,7 @@ from tfrecs.data.feature_spec import FeatureSpec
 from tfrecs.layers.cross import CrossV1
 from tfrecs.layers.mlp import MLP
 from tfrecs.models.ctr_base import CTRModel
-from tfrecs.models.registry import register
+from tfrecs.core.registration import export
 
 STRUCTURES = ("stacked", "parallel")
 
@@ -78,7 +78,7 @@ class _CrossDeep(CTRModel):
         return self.head(combined)
 
 
-@register("dcn")
+@export("tfrecs.models.DCN", name="dcn")
 class DCN(_CrossDeep):
     """DCN: vector cross layers in parallel with an MLP.
 
@@ -96,7 +96,7 @@ class DCN(_CrossDeep):
         self.crosses = [CrossV1(name=f"cross_{i}") for i in range(hparams.num_cross_layers)]
 
 
-@register("dcn_v2")
+@export("tfrecs.models.DCNv2", name="dcn_v2")
 class DCNv2(_CrossDeep):
     """DCN-v2: ``tfrs.layers.dcn.Cross`` layers (full or low rank), stacked or parallel MLP.
 

@@ -14,7 +14,7 @@ from tfrecs.data.feature_spec import FeatureSpec
 from tfrecs.layers.fm import FMInteraction
 from tfrecs.layers.mlp import MLP
 from tfrecs.models.ctr_base import CTRModel
-from tfrecs.models.registry import register
+from tfrecs.core.registration import export
 
 
 @dataclass
@@ -27,7 +27,7 @@ class DeepFMHparams:
     l2: float = 0.0
 
 
-@register("deepfm")
+@export("tfrecs.models.DeepFM", name="deepfm")
 class DeepFM(CTRModel):
     """``logit = b + sum_i w_i x_i + sum_{i<j} <v_i, v_j> + MLP([v_1 .. v_F])``.
 

@@ -23,10 +23,10 @@ from tfrecs.layers.feature_embedding import FeatureEmbedding
 from tfrecs.layers.mlp import MLP
 from tfrecs.layers.target_attention import TargetAttention
 from tfrecs.models.ctr_base import CTRModel
-from tfrecs.models.registry import register
+from tfrecs.core.registration import export
 
 
-@register("din")
+@export("tfrecs.models.DIN", name="din")
 class DIN(CTRModel):
     """Deep Interest Network: target attention over the user's behaviour sequence.
 

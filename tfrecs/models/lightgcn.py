@@ -30,7 +30,7 @@ import tf_keras
 from tfrecs.data.feature_spec import FeatureSpec
 from tfrecs.layers.graph_propagation import GraphPropagation, check_index_range, normalized_adjacency
 from tfrecs.models.base import RetrievalModel
-from tfrecs.models.registry import register
+from tfrecs.core.registration import export
 
 LOSSES = ("bpr", "softmax")
 
@@ -58,7 +58,7 @@ class IdTower(tf_keras.Model):
         return tf.gather(self.table, tf.cast(indices, tf.int64))
 
 
-@register("lightgcn")
+@export("tfrecs.models.LightGCN", name="lightgcn")
 class LightGCN(RetrievalModel):
     """LightGCN retrieval model on raw user / item ids (see the module docstring).
 

@@ -30,9 +30,9 @@ from tfrecs.layers.experts import MixtureOfExperts
 from tfrecs.layers.feature_embedding import FeatureEmbedding
 from tfrecs.layers.mlp import MLP
 from tfrecs.models.base import RankingModel, ranking_task, summed
-from tfrecs.models.registry import register
-from tfrecs.training import cross_replica
-from tfrecs.training.precision import to_float32
+from tfrecs.core.registration import export
+from tfrecs.core import cross_replica
+from tfrecs.core.precision import to_float32
 
 
 def default_tasks() -> Dict[str, tfrs.tasks.Ranking]:
@@ -59,7 +59,7 @@ def checked_binary_label(label: tf.Tensor, task_name: str, label_key: str) -> tf
         return tf.identity(label)
 
 
-@register("mmoe")
+@export("tfrecs.models.MMoE", name="mmoe")
 class MMoE(RankingModel):
     """Multi-gate mixture of experts (or a shared bottom) with one tower per task.
 
@@ -182,7 +182,7 @@ class MMoE(RankingModel):
         return self.replica_loss(total, local_batch)
 
 
-@register("shared_bottom")
+@export("tfrecs.models.SharedBottom", name="shared_bottom")
 class SharedBottom(MMoE):
     """The shared-bottom multi-task baseline: ``MMoE(..., shared_bottom=True)``.
 

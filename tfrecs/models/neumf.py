@@ -30,12 +30,12 @@ from tfrecs.layers.feature_embedding import FeatureEmbedding
 from tfrecs.layers.graph_propagation import check_index_range
 from tfrecs.layers.mlp import MLP
 from tfrecs.models.base import RankingModel
-from tfrecs.models.registry import register
+from tfrecs.core.registration import export
 
 MODES = ("gmf", "mlp", "neumf")
 
 
-@register("neumf")
+@export("tfrecs.models.NeuMF", name="neumf")
 class NeuMF(RankingModel):
     """GMF / MLP / NeuMF on raw user and item ids (see the module docstring).
 

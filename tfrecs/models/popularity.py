@@ -10,10 +10,10 @@ import tensorflow as tf
 import tf_keras
 
 from tfrecs.data.dataset import RecDataset
-from tfrecs.models.registry import register
+from tfrecs.core.registration import export
 
 
-@register("pop")
+@export("tfrecs.models.Popularity", name="pop")
 class Popularity(tf_keras.Model):
     """Scores each item by its training interaction count (a floor for every results table).
 

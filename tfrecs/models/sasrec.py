@@ -34,16 +34,16 @@ import tensorflow as tf
 import tf_keras
 
 from tfrecs.models.base import accidental_hit_mask, float32_policy, summed
-from tfrecs.models.registry import register
+from tfrecs.core.registration import export
 from tfrecs.models.sequential import SequentialRetrievalModel, masked_sparse_ce
-from tfrecs.pipelines.windowing import ITEM_OFFSET, PADDING_ID
-from tfrecs.training import cross_replica
+from tfrecs.data.sequence_ids import ITEM_OFFSET, PADDING_ID
+from tfrecs.core import cross_replica
 
 OBJECTIVES = ("bce", "ce", "sampled_softmax", "gbce")
 TARGETS = "targets"
 
 
-@register("sasrec")
+@export("tfrecs.models.SASRec", name="sasrec")
 class SASRec(SequentialRetrievalModel):
     """Self-attentive sequential recommender on the TFRS Retrieval base.
 

@@ -22,7 +22,7 @@ import tf_keras
 
 from tfrecs.layers.transformer import SequenceEncoder
 from tfrecs.models.base import RetrievalModel
-from tfrecs.pipelines.windowing import ITEM_OFFSET, PADDING_ID
+from tfrecs.data.sequence_ids import ITEM_OFFSET, PADDING_ID
 
 HISTORY = "history"
 ITEM_ID = "item_id"

@@ -32,7 +32,7 @@ from tfrecs.data.feature_spec import FeatureSpec
 from tfrecs.layers.feature_embedding import FeatureEmbedding
 from tfrecs.layers.mlp import MLP
 from tfrecs.models.base import Features, RetrievalModel, retrieval_task
-from tfrecs.models.registry import register
+from tfrecs.core.registration import export
 
 Units = Union[Sequence[int], str]
 
@@ -129,7 +129,7 @@ class Tower(tf_keras.layers.Layer):
         return tf.math.l2_normalize(x, axis=-1) if self.l2_normalize else x
 
 
-@register("two_tower")
+@export("tfrecs.models.TwoTower", name="two_tower")
 class TwoTower(RetrievalModel):
     """Two-Tower retrieval model on raw features (see the module docstring).
 

@@ -19,7 +19,7 @@ import tf_keras
 from tfrecs.data.feature_spec import FeatureSpec
 from tfrecs.layers.mlp import MLP
 from tfrecs.models.ctr_base import CTRModel
-from tfrecs.models.registry import register
+from tfrecs.core.registration import export
 
 _MULTIPLIERS = (1_000_003, 998_244_353, 2_147_483_647)
 
@@ -37,7 +37,7 @@ class WideDeepHparams:
     cross_buckets: int = 100_000
 
 
-@register("wide_deep")
+@export("tfrecs.models.WideDeep", name="wide_deep")
 class WideDeep(CTRModel):
     """``logit = wide(ids, crossed ids) + MLP(flatten(V))``.
 

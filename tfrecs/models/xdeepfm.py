@@ -14,7 +14,7 @@ from tfrecs.data.feature_spec import FeatureSpec
 from tfrecs.layers.cin import CIN
 from tfrecs.layers.mlp import MLP
 from tfrecs.models.ctr_base import CTRModel
-from tfrecs.models.registry import register
+from tfrecs.core.registration import export
 
 
 @dataclass
@@ -29,7 +29,7 @@ class XDeepFMHparams:
     l2: float = 0.0
 
 
-@register("xdeepfm")
+@export("tfrecs.models.XDeepFM", name="xdeepfm")
 class XDeepFM(CTRModel):
     """``logit = b + linear + Dense(CIN(V)) + MLP(flatten(V))``.
 

@@ -1,11 +1,7 @@
 """Sequence windowing for sequential recommenders (SASRec, BERT4Rec), vectorised with ragged tensors.
 
-Id convention (``SequenceIds``), shared with the sequential models:
-
-* ``PADDING_ID = 0`` pads sequences on the left;
-* item ``i`` (catalogue index ``0..num_items-1``) is id ``i + 1`` (``ITEM_OFFSET``);
-* ``mask = num_items + 1`` is BERT4Rec's ``[mask]`` token;
-* an embedding table needs ``vocabulary_size = num_items + 2`` rows.
+Ids are ``tfrecs.data.sequence_ids.SequenceIds``, shared with the sequential models
+(padding 0, item ``i`` -> ``i + 1``, mask ``num_items + 1``, OOV ``num_items + 2``).
 
 ``max_len`` is the model's sequence length: causal examples have ``inputs`` and
 ``targets`` of ``max_len`` ids cut from windows of ``max_len + 1`` items (``inputs =
@@ -35,46 +31,10 @@ import numpy as np
 import tensorflow as tf
 
 from tfrecs.data.dataset import TIMESTAMP, RecDataset
+from tfrecs.data.sequence_ids import ITEM_OFFSET, PADDING_ID, SequenceIds  # noqa: F401  (re-exported)
 from tfrecs.data.splits import Split
 from tfrecs.pipelines.negative_sampling import Sampler
 from tfrecs.pipelines.transforms import batch_seeds, check_batch_keys
-
-PADDING_ID = 0
-ITEM_OFFSET = 1
-
-
-@dataclass(frozen=True)
-class SequenceIds:
-    """The reserved ids of sequence tensors for a catalogue of ``num_items`` items.
-
-    Example::
-
-        ids = SequenceIds(1682)
-        ids.padding, ids.mask, ids.vocabulary_size   # -> 0, 1683, 1684
-        ids.encode(np.array([0, 5]))                 # -> [1, 6]
-    """
-
-    num_items: int
-
-    padding = PADDING_ID
-    offset = ITEM_OFFSET
-
-    @property
-    def mask(self) -> int:
-        return self.num_items + ITEM_OFFSET
-
-    @property
-    def vocabulary_size(self) -> int:
-        return self.num_items + ITEM_OFFSET + 1
-
-    def encode(self, items):
-        """Catalogue indices -> sequence ids."""
-        return items + ITEM_OFFSET
-
-    def decode(self, ids):
-        """Sequence ids -> catalogue indices (padding -> -1)."""
-        return ids - ITEM_OFFSET
-
 
 @dataclass
 class UserSequences:

@@ -25,7 +25,7 @@ from tfrecs.training.callbacks import (  # noqa: F401
     metric_mode,
 )
 from tfrecs.training.configure import configure  # noqa: F401
-from tfrecs.training.cross_replica import gather_candidates, global_batch_size  # noqa: F401
+from tfrecs.core.cross_replica import gather_candidates, global_batch_size  # noqa: F401
 from tfrecs.training.fit import fit, infer_global_batch_size  # noqa: F401
 from tfrecs.training.optimizers import (  # noqa: F401
     OPTIMIZERS,
@@ -34,7 +34,7 @@ from tfrecs.training.optimizers import (  # noqa: F401
     learning_rate_schedule,
     make_optimizer,
 )
-from tfrecs.training.precision import (  # noqa: F401
+from tfrecs.core.precision import (  # noqa: F401
     PRECISIONS,
     current_precision,
     precision_scope,

@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence
 
 import tensorflow as tf
 
-from tfrecs.training.precision import check_precision, set_precision
+from tfrecs.core.precision import check_precision, set_precision
 from tfrecs.training.strategy import check_strategy_name, get_strategy
 
 

@@ -7,7 +7,7 @@ work.
 
 Example::
 
-    from tfrecs.training.tasks import ranking_task, retrieval_task
+    from tfrecs.core.tasks import ranking_task, retrieval_task
     ctr = ranking_task("binary")                  # metrics: auc, logloss
     retrieval = retrieval_task(temperature=0.05)
 """
@@ -18,7 +18,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 import tf_keras
 
-from tfrecs.training.precision import current_precision, precision_scope
+from tfrecs.core.precision import current_precision, precision_scope
 
 _ALLOWED_REDUCTIONS = (tf_keras.losses.Reduction.SUM, tf_keras.losses.Reduction.NONE)
 
@@ -145,3 +145,14 @@ def ranking_task(
     else:
         raise ValueError(f"kind={kind!r} is not a ranking task kind; choose 'binary' or 'regression'.")
     return tfrs.tasks.Ranking(loss=loss, metrics=list(metrics) if metrics is not None else default, name=name)
+
+
+def ranking_task_kind(task: tfrs.tasks.Ranking) -> str:
+    """``"binary"`` when the task's loss is a binary cross-entropy on logits, else ``"regression"``.
+
+    Example::
+
+        ranking_task_kind(ranking_task("binary"))   # "binary"
+    """
+    loss = getattr(task, "_loss", None)
+    return "binary" if isinstance(loss, tf_keras.losses.BinaryCrossentropy) else "regression"
