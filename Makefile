@@ -2,7 +2,7 @@
 # `make run`   : set up the venv, fetch ML-100K, print statistics, evaluate the popularity baseline,
 #               train a Two-Tower model, export it with a ScaNN index into saved_models/, reload the
 #               export from disk and print its top-10 titles for a user.
-# `make test`  : set up the venv and run the whole test suite.
+# `make test`  : set up the venv, check style (ruff) and layering (import-linter), run the whole test suite.
 # `make bench` : also install the peer libraries the benchmarks compare against.
 PYTHON ?= python3
 VENV ?= .venv
@@ -26,6 +26,9 @@ run: venv
 	$(BIN)/tfrecs export --model two_tower --dataset ml-100k --index scann --k 10 --show-user 196
 
 test: venv
+	$(BIN)/ruff check tfrecs tests benchmarks pipelines
+	$(BIN)/ruff format --check tfrecs tests benchmarks pipelines
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q tests
 
 bench: venv

@@ -22,7 +22,9 @@ setup(
     packages=find_packages(include=["tfrecs", "tfrecs.*"]),
     install_requires=STACK,
     extras_require={
-        "dev": ["pytest>=7", "nbformat>=5.9", "nbclient>=0.9", "ipykernel>=6", "matplotlib>=3.7"],
+        # ruff is pinned: its formatter's output is part of what `make test` checks.
+        "dev": ["pytest>=7", "nbformat>=5.9", "nbclient>=0.9", "ipykernel>=6", "matplotlib>=3.7",
+                "ruff==0.17.6", "import-linter>=2.1,<3", "hypothesis>=6.100"],
         # Peer libraries the benchmarks measure against in the same run.
         "bench": ["deepctr==0.9.4"],
     },

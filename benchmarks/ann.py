@@ -12,6 +12,7 @@ plus a sweep of ``num_leaves_to_search`` to show the recall / speed trade-off.
 Run: ``nice -n 5 .venv/bin/python benchmarks/ann.py`` (about 5 minutes on 2 cores);
 writes benchmarks/results/ann.{md,json}; the last line is JSON.
 """
+
 import argparse
 import json
 import os
@@ -62,7 +63,7 @@ def run_interleaved(signatures: dict, queries: np.ndarray, batch_size: int, id_d
     for signature in signatures.values():
         signature(query=tf.constant(queries[:batch_size]), exclude_item_ids=empty)
     for offset in range(0, len(queries), batch_size):
-        batch = tf.constant(queries[offset: offset + batch_size])
+        batch = tf.constant(queries[offset : offset + batch_size])
         for name, signature in signatures.items():
             start = time.perf_counter()
             out = signature(query=batch, exclude_item_ids=empty)
@@ -104,22 +105,41 @@ def main() -> None:
 
     rng = np.random.default_rng(args.seed)
     centers = rng.standard_normal((args.clusters, args.dim), dtype=np.float32)
-    candidates = {"item_id": np.arange(args.num_candidates, dtype=np.int64),
-                  "embedding": clustered(args.num_candidates, centers, rng, spread=0.5)}
+    candidates = {
+        "item_id": np.arange(args.num_candidates, dtype=np.int64),
+        "embedding": clustered(args.num_candidates, centers, rng, spread=0.5),
+    }
     queries = clustered(args.num_queries, centers, rng, spread=0.5)
     model = VectorRetrieval()
     signature = {"query": tf.TensorSpec([None, args.dim], tf.float32)}
     root = tempfile.mkdtemp(prefix="ann_bench_")
-    figures = {"benchmark": "ann", "split": "synthetic", "seed": args.seed, "num_candidates": args.num_candidates,
-               "dim": args.dim, "num_queries": args.num_queries, "k": args.k, "batch_size": args.batch_size}
+    figures = {
+        "benchmark": "ann",
+        "split": "synthetic",
+        "seed": args.seed,
+        "num_candidates": args.num_candidates,
+        "dim": args.dim,
+        "num_queries": args.num_queries,
+        "k": args.k,
+        "batch_size": args.batch_size,
+    }
     runs = [("brute_force", None), ("scann", None)] + [("scann", {"num_leaves_to_search": s}) for s in args.sweep]
     exports, signatures = {}, {}
     try:
         for kind, overrides in runs:
             name = kind if overrides is None else f"scann_search{overrides['num_leaves_to_search']}"
-            exports[name] = export_retrieval(model, candidates, root, name, query_features=["query"],
-                                             signature_overrides=signature, index=kind, k=args.k,
-                                             scann_params=overrides, warmup=False)
+            exports[name] = export_retrieval(
+                model,
+                candidates,
+                root,
+                name,
+                query_features=["query"],
+                signature_overrides=signature,
+                index=kind,
+                k=args.k,
+                scann_params=overrides,
+                warmup=False,
+            )
             signatures[name] = tf.saved_model.load(exports[name].path).signatures["serving_default"]
             print(f"exported {name}: index build {exports[name].info['index']['build_seconds']} s", flush=True)
         answers = run_interleaved(signatures, queries, args.batch_size, tf.int64)
@@ -130,22 +150,39 @@ def main() -> None:
     rows = []
     for name, export in exports.items():
         found, seconds = answers[name]
-        row = {"index": name, "params": export.info["index"]["params"],
-               "build_seconds": export.info["index"]["build_seconds"], "export_seconds": export.seconds,
-               "export_mb": round(export.size_bytes / 2 ** 20, 1), "qps": round(args.num_queries / seconds, 1),
-               "latency_ms_batch1": round(latencies[name], 3), "recall@10": round(recall_at_k(found, exact), 4)}
+        row = {
+            "index": name,
+            "params": export.info["index"]["params"],
+            "build_seconds": export.info["index"]["build_seconds"],
+            "export_seconds": export.seconds,
+            "export_mb": round(export.size_bytes / 2**20, 1),
+            "qps": round(args.num_queries / seconds, 1),
+            "latency_ms_batch1": round(latencies[name], 3),
+            "recall@10": round(recall_at_k(found, exact), 4),
+        }
         rows.append(row)
         print(json.dumps(row), flush=True)
 
     brute, tuned = rows[0], rows[1]
-    figures.update({
-        "scann_recall@10": tuned["recall@10"], "scann_qps": tuned["qps"], "brute_force_qps": brute["qps"],
-        "qps_ratio": round(tuned["qps"] / brute["qps"], 2), "scann_build_seconds": tuned["build_seconds"],
-        "scann_export_mb": tuned["export_mb"], "brute_force_export_mb": brute["export_mb"],
-        "scann_params": tuned["params"], "runs": rows,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_average": os.getloadavg(),
-                    "tensorflow": tf.__version__},
-    })
+    figures.update(
+        {
+            "scann_recall@10": tuned["recall@10"],
+            "scann_qps": tuned["qps"],
+            "brute_force_qps": brute["qps"],
+            "qps_ratio": round(tuned["qps"] / brute["qps"], 2),
+            "scann_build_seconds": tuned["build_seconds"],
+            "scann_export_mb": tuned["export_mb"],
+            "brute_force_export_mb": brute["export_mb"],
+            "scann_params": tuned["params"],
+            "runs": rows,
+            "machine": {
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+                "load_average": os.getloadavg(),
+                "tensorflow": tf.__version__,
+            },
+        }
+    )
     write_results(pathlib.Path(args.out), figures)
     print(json.dumps(figures))
 
@@ -167,11 +204,17 @@ def write_results(directory: pathlib.Path, figures: dict) -> None:
     ]
     for row in figures["runs"]:
         params = ", ".join(f"{k}={v}" for k, v in row["params"].items()) or "-"
-        lines.append(f"| {row['index']} | {params} | {row['build_seconds']} | {row['export_seconds']} | "
-                     f"{row['export_mb']} | {row['qps']} | {row['latency_ms_batch1']} | {row['recall@10']} |")
-    lines += ["", f"Tuned ScaNN: recall@10 {figures['scann_recall@10']}, {figures['qps_ratio']}x the queries/s of "
-              f"brute force. Machine: {figures['machine']}. Absolute speeds and build times follow the machine's "
-              "load (other jobs share its cores); the exports take turns batch by batch, so the ratio is fair.", ""]
+        lines.append(
+            f"| {row['index']} | {params} | {row['build_seconds']} | {row['export_seconds']} | "
+            f"{row['export_mb']} | {row['qps']} | {row['latency_ms_batch1']} | {row['recall@10']} |"
+        )
+    lines += [
+        "",
+        f"Tuned ScaNN: recall@10 {figures['scann_recall@10']}, {figures['qps_ratio']}x the queries/s of "
+        f"brute force. Machine: {figures['machine']}. Absolute speeds and build times follow the machine's "
+        "load (other jobs share its cores); the exports take turns batch by batch, so the ratio is fair.",
+        "",
+    ]
     (directory / "ann.md").write_text("\n".join(lines))
 
 

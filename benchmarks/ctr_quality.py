@@ -1,8 +1,8 @@
 """Quality of every CTR model on the ML-100K CTR view, one table, one run.
 
-CTR view (``tfrecs.recipes.ctr_common``): label = rating >= 4, ``random-global`` split
-80,000 / 10,000 / 10,000 with seed 2020, features user_id, item_id, gender, occupation,
-zip_code, age, release_year, genres (+ DIN's behaviour sequence). Each model is trained by
+CTR view (``tfrecs.pipelines.ctr_view``; recipes: ``tfrecs.recipes.ctr``): label = rating >= 4,
+``random-global`` split 80,000 / 10,000 / 10,000 with seed 2020, features user_id, item_id,
+gender, occupation, zip_code, age, release_year, genres (+ DIN's behaviour sequence). Each model is trained by
 its recipe (``tfrecs train --model NAME``: Adam, early stopping on validation AUC with the
 best weights restored) and scored on the 10,000 test rows: AUC, LogLoss, GAUC (per-user AUC
 weighted by rows). MMoE and the shared-bottom baseline also report their rating task (RMSE,
@@ -13,6 +13,7 @@ Run: ``.venv/bin/python benchmarks/ctr_quality.py [--models din mmoe] [--epochs 
 ``benchmarks/results/ctr_ml100k.{md,json}`` after every model (rows of models not run now are
 kept from the previous file unless ``--fresh``) and prints the JSON last.
 """
+
 import argparse
 import json
 import os
@@ -24,7 +25,6 @@ import traceback
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tfrecs  # noqa: E402,F401  - before TensorFlow
-
 from tfrecs.recipes import TrainConfig, get_recipe  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -41,16 +41,18 @@ def run_one(row: str, recipe_name: str, hparams: dict, args) -> dict:
         recipe = get_recipe(recipe_name)
     except KeyError:
         return {"status": "missing", "note": f"no recipe registered for {recipe_name!r} yet"}
-    config = TrainConfig(model=recipe_name, dataset="ml-100k", seed=SEED, epochs=args.epochs,
-                         hparams=dict(hparams), verbose=0)
+    config = TrainConfig(
+        model=recipe_name, dataset="ml-100k", seed=SEED, epochs=args.epochs, hparams=dict(hparams), verbose=0
+    )
     start = time.perf_counter()
     try:
         figures = dict(recipe(config).figures)
     except Exception as error:  # a broken recipe is reported, the table goes on
         traceback.print_exc()
         return {"status": "error", "note": f"{type(error).__name__}: {error}"[:300]}
-    figures.update(status="ok", wall_seconds=round(time.perf_counter() - start, 1), hparams=hparams,
-                   epochs_cap=args.epochs)
+    figures.update(
+        status="ok", wall_seconds=round(time.perf_counter() - start, 1), hparams=hparams, epochs_cap=args.epochs
+    )
     return figures
 
 
@@ -60,32 +62,51 @@ def _cell(value, digits=4):
 
 def markdown(summary: dict) -> str:
     order = list(MODELS) + [row for row, _, _ in VARIANTS]
-    rows = dict(sorted(summary["models"].items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
-    lines = ["# CTR quality on ML-100K (CTR view)", "",
-             "Label = rating >= 4; split `random-global` 80,000 / 10,000 / 10,000, seed 2020; test rows. "
-             "Each model trained by its recipe (Adam, early stopping on validation AUC with patience 2, best "
-             "weights; at most 20 epochs, or the cap shown). "
-             f"Run: `{summary['command']}`.", "",
-             "| model | AUC | LogLoss | GAUC | epochs (cap) | sec/epoch | status |", "|---|---|---|---|---|---|---|"]
+    rows = dict(
+        sorted(summary["models"].items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
+    )
+    lines = [
+        "# CTR quality on ML-100K (CTR view)",
+        "",
+        "Label = rating >= 4; split `random-global` 80,000 / 10,000 / 10,000, seed 2020; test rows. "
+        "Each model trained by its recipe (Adam, early stopping on validation AUC with patience 2, best "
+        "weights; at most 20 epochs, or the cap shown). "
+        f"Run: `{summary['command']}`.",
+        "",
+        "| model | AUC | LogLoss | GAUC | epochs (cap) | sec/epoch | status |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, figures in rows.items():
-        lines.append(f"| {name} | {_cell(figures.get('auc'))} | {_cell(figures.get('logloss'))} | "
-                     f"{_cell(figures.get('gauc'))} | {_cell(figures.get('epochs'))}"
-                     f"{' (' + str(figures['epochs_cap']) + ')' if figures.get('epochs_cap') else ''} | "
-                     f"{_cell(figures.get('seconds_per_epoch'), 1)} | {figures['status']}"
-                     f"{' (' + figures['note'] + ')' if figures.get('note') else ''} |")
-    lines += ["", "## Multi-task: like (rating >= 4) and rating", "",
-              "| model | like AUC | like LogLoss | like GAUC | rating RMSE | rating MAE | task weights |",
-              "|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {name} | {_cell(figures.get('auc'))} | {_cell(figures.get('logloss'))} | "
+            f"{_cell(figures.get('gauc'))} | {_cell(figures.get('epochs'))}"
+            f"{' (' + str(figures['epochs_cap']) + ')' if figures.get('epochs_cap') else ''} | "
+            f"{_cell(figures.get('seconds_per_epoch'), 1)} | {figures['status']}"
+            f"{' (' + figures['note'] + ')' if figures.get('note') else ''} |"
+        )
+    lines += [
+        "",
+        "## Multi-task: like (rating >= 4) and rating",
+        "",
+        "| model | like AUC | like LogLoss | like GAUC | rating RMSE | rating MAE | task weights |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name in MULTITASK:
         figures = rows.get(name, {})
         if figures.get("status") == "ok":
             weights = figures.get("task_weights")
             weights = ", ".join(f"{k} {v:.3f}" for k, v in weights.items()) if weights else "fixed 1, 1"
-            lines.append(f"| {name} | {_cell(figures['auc'])} | {_cell(figures['logloss'])} | {_cell(figures['gauc'])} "
-                         f"| {_cell(figures['rmse'])} | {_cell(figures['mae'])} | {weights} |")
-    lines += ["", f"Machine: {summary['machine']}. Seconds per epoch leave out the first (tracing) epoch "
-                  "and depend on the machine's load (2 cores shared with other jobs; each row's load average "
-                  "and finishing time are in the .json).", ""]
+            lines.append(
+                f"| {name} | {_cell(figures['auc'])} | {_cell(figures['logloss'])} | {_cell(figures['gauc'])} "
+                f"| {_cell(figures['rmse'])} | {_cell(figures['mae'])} | {weights} |"
+            )
+    lines += [
+        "",
+        f"Machine: {summary['machine']}. Seconds per epoch leave out the first (tracing) epoch "
+        "and depend on the machine's load (2 cores shared with other jobs; each row's load average "
+        "and finishing time are in the .json).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -95,15 +116,25 @@ def main(argv=None) -> dict:
     parser.add_argument("--epochs", type=int, default=None, help="cap on epochs (default: each recipe's own)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     parser.add_argument("--render", action="store_true", help="only rewrite the .md from the existing .json")
-    parser.add_argument("--fresh", action="store_true", help="drop rows of earlier runs (default: keep the rows "
-                        "of models not run now)")
+    parser.add_argument(
+        "--fresh", action="store_true", help="drop rows of earlier runs (default: keep the rows of models not run now)"
+    )
     args = parser.parse_args(argv)
     variants = {row: (recipe, hparams) for row, recipe, hparams in VARIANTS}
-    summary = {"benchmark": "ctr_quality", "dataset": "ml-100k", "split": "test", "protocol": "ctr-random-global",
-               "seed": SEED, "command": "python benchmarks/ctr_quality.py" + (f" --epochs {args.epochs}" if args.epochs else ""),
-               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                           "load_average": [round(x, 2) for x in os.getloadavg()]},
-               "models": {}}
+    summary = {
+        "benchmark": "ctr_quality",
+        "dataset": "ml-100k",
+        "split": "test",
+        "protocol": "ctr-random-global",
+        "seed": SEED,
+        "command": "python benchmarks/ctr_quality.py" + (f" --epochs {args.epochs}" if args.epochs else ""),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        },
+        "models": {},
+    }
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     previous = out / "ctr_ml100k.json"
@@ -116,9 +147,11 @@ def main(argv=None) -> dict:
     for row in args.models:
         recipe, hparams = variants.get(row, (row, {}))
         print(f"== {row}", flush=True)
-        summary["models"][row] = {**run_one(row, recipe, hparams, args),
-                                  "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                                  "load_average": [round(x, 2) for x in os.getloadavg()]}
+        summary["models"][row] = {
+            **run_one(row, recipe, hparams, args),
+            "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        }
         print(json.dumps({row: summary["models"][row]}), flush=True)
         (out / "ctr_ml100k.json").write_text(json.dumps(summary, indent=1) + "\n")
         (out / "ctr_ml100k.md").write_text(markdown(summary))

@@ -7,6 +7,7 @@ protocol (100 uniform negatives per test pair) is timed at ML-100K size too.
 
 Run: ``.venv/bin/python benchmarks/evaluation_speed.py``; the last line is JSON.
 """
+
 import importlib.util
 import json
 import os
@@ -51,6 +52,7 @@ def random_case(num_users, num_items, test_per_user, masked_per_user, seed=0):
 def to_targets(positives, exclusions, num_items):
     def flat(per_user):
         return (np.repeat(np.arange(len(per_user)), [len(r) for r in per_user]), np.concatenate(per_user))
+
     return RankingTargets.from_pairs(*flat(positives), *flat(exclusions), num_items=num_items)
 
 
@@ -65,8 +67,13 @@ def best_seconds(fn, repeats):
 
 def main():
     reference_full_ranking = load_numpy_reference()
-    figures = {"benchmark": "evaluation_speed", "split": "random_scores", "ks": list(KS),
-               "cpu_count": os.cpu_count(), "tensorflow": tf.__version__}
+    figures = {
+        "benchmark": "evaluation_speed",
+        "split": "random_scores",
+        "ks": list(KS),
+        "cpu_count": os.cpu_count(),
+        "tensorflow": tf.__version__,
+    }
     for name, num_users, num_items, test_per_user, masked_per_user in CASES:
         scores, positives, exclusions = random_case(num_users, num_items, test_per_user, masked_per_user)
         targets = to_targets(positives, exclusions, num_items)
@@ -79,29 +86,39 @@ def main():
         evaluate_full_ranking(score_fn, targets, ks=KS)  # warm-up: traces the batch function
         first_call = time.perf_counter() - start
         tf_seconds, tf_results = best_seconds(lambda: evaluate_full_ranking(score_fn, targets, ks=KS), REPEATS)
-        np_seconds, np_results = best_seconds(
-            lambda: reference_full_ranking(scores, positives, exclusions, KS), 2)
+        np_seconds, np_results = best_seconds(lambda: reference_full_ranking(scores, positives, exclusions, KS), 2)
         max_difference = max(abs(tf_results[m] - np_results[m]) for m in np_results)
-        print(f"{name}: {num_users} users x {num_items} items | tfrecs {tf_seconds:.4f} s "
-              f"(first call {first_call:.3f} s) | numpy reference {np_seconds:.4f} s | "
-              f"speed-up x{np_seconds / tf_seconds:.1f} | max metric difference {max_difference:.1e} | "
-              f"ndcg@10 {tf_results['ndcg@10']:.5f}")
-        figures.update({
-            f"{name}_users": num_users, f"{name}_items": num_items,
-            f"{name}_tfrecs_seconds": round(tf_seconds, 5),
-            f"{name}_tfrecs_first_call_seconds": round(first_call, 4),
-            f"{name}_numpy_seconds": round(np_seconds, 4),
-            f"{name}_speedup": round(np_seconds / tf_seconds, 2),
-            f"{name}_max_metric_difference": float(max_difference),
-        })
+        print(
+            f"{name}: {num_users} users x {num_items} items | tfrecs {tf_seconds:.4f} s "
+            f"(first call {first_call:.3f} s) | numpy reference {np_seconds:.4f} s | "
+            f"speed-up x{np_seconds / tf_seconds:.1f} | max metric difference {max_difference:.1e} | "
+            f"ndcg@10 {tf_results['ndcg@10']:.5f}"
+        )
+        figures.update(
+            {
+                f"{name}_users": num_users,
+                f"{name}_items": num_items,
+                f"{name}_tfrecs_seconds": round(tf_seconds, 5),
+                f"{name}_tfrecs_first_call_seconds": round(first_call, 4),
+                f"{name}_numpy_seconds": round(np_seconds, 4),
+                f"{name}_speedup": round(np_seconds / tf_seconds, 2),
+                f"{name}_max_metric_difference": float(max_difference),
+            }
+        )
         if name == "ml100k":
             sample_seconds, negatives = best_seconds(lambda: sample_negatives(targets, 100, seed=0), 1)
             evaluate_sampled(score_fn, targets, negatives, ks=KS)  # warm-up
             sampled_seconds, _ = best_seconds(lambda: evaluate_sampled(score_fn, targets, negatives, ks=KS), 3)
-            print(f"{name} sampled (100 negatives x {targets.num_pairs} pairs): sampling "
-                  f"{sample_seconds:.3f} s, evaluation {sampled_seconds:.3f} s")
-            figures.update({f"{name}_sample_negatives_seconds": round(sample_seconds, 4),
-                            f"{name}_evaluate_sampled_seconds": round(sampled_seconds, 4)})
+            print(
+                f"{name} sampled (100 negatives x {targets.num_pairs} pairs): sampling "
+                f"{sample_seconds:.3f} s, evaluation {sampled_seconds:.3f} s"
+            )
+            figures.update(
+                {
+                    f"{name}_sample_negatives_seconds": round(sample_seconds, 4),
+                    f"{name}_evaluate_sampled_seconds": round(sampled_seconds, 4),
+                }
+            )
     print(json.dumps(figures))
 
 

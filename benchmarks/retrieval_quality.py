@@ -17,6 +17,7 @@ Usage::
 
 The last line printed is the JSON of the rows measured in this run.
 """
+
 import argparse
 import datetime
 import json
@@ -26,9 +27,9 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-import tfrecs  # noqa: F401  - before tensorflow
 import tensorflow as tf
 
+import tfrecs  # noqa: F401  - before tensorflow
 from tfrecs.data import load_dataset, make_split
 from tfrecs.evaluation import evaluate_protocol
 from tfrecs.models.popularity import Popularity
@@ -48,8 +49,13 @@ REFERENCES = [  # published figures, other protocols: context only, not measured
 
 def machine() -> Dict[str, object]:
     """Where the figures were measured."""
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "tensorflow": tf.__version__, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "tensorflow": tf.__version__,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def parse_model_overrides(pairs: Sequence[str], models: Sequence[str]) -> Dict[str, Dict[str, object]]:
@@ -75,7 +81,15 @@ def row(figures: Dict[str, object], floor: Dict[str, float], **extra) -> Dict[st
     return out
 
 
-def run_model(name: str, hparams: Dict[str, object], epochs: Optional[int], floor: Dict[str, float]) -> Dict[str, object]:
+def architecture(model) -> Dict[str, object]:
+    """The model's hyper-parameters from its Keras config (data and wiring left out)."""
+    skipped = {"spec", "name", "trainable", "dtype", "query_features", "candidate_features"}
+    return {key: value for key, value in model.get_config().items() if key not in skipped}
+
+
+def run_model(
+    name: str, hparams: Dict[str, object], epochs: Optional[int], floor: Dict[str, float]
+) -> Dict[str, object]:
     """Trains ``name`` with its recipe and returns its row (``status`` says what happened)."""
     try:
         get_recipe(name)
@@ -85,10 +99,18 @@ def run_model(name: str, hparams: Dict[str, object], epochs: Optional[int], floo
     started = time.perf_counter()
     result = train(TrainConfig(model=name, dataset=DATASET, seed=SEED, epochs=epochs, hparams=dict(hparams), verbose=0))
     figures = result.figures
-    used = result.artifacts.get("hparams", hparams)
-    out = row(figures, floor, status="ok", epochs=figures.get("epochs"), best_epoch=figures.get("best_epoch"),
-              seconds_per_epoch=round(float(figures.get("seconds_per_epoch", 0.0)), 2),
-              wall_seconds=round(time.perf_counter() - started, 1), seed=SEED, hparams=used)
+    used = {**architecture(result.model), **hparams}
+    out = row(
+        figures,
+        floor,
+        status="ok",
+        epochs=figures.get("epochs"),
+        best_epoch=figures.get("best_epoch"),
+        seconds_per_epoch=round(float(figures.get("seconds_per_epoch", 0.0)), 2),
+        wall_seconds=round(time.perf_counter() - started, 1),
+        seed=SEED,
+        hparams=used,
+    )
     print(f"{name}: " + ", ".join(f"{k} {out[k]}" for k in METRICS), flush=True)
     return out
 
@@ -117,8 +139,11 @@ def markdown(table: Dict[str, object]) -> str:
             continue
         epochs = "-" if name == "pop" else f"{r.get('epochs')} ({r.get('best_epoch')})"
         seconds = "-" if name == "pop" else f"{r.get('seconds_per_epoch')}"
-        lines.append(f"| {name} | " + " | ".join(f"{r[m]:.4f}" for m in METRICS)
-                     + f" | {r['ndcg@10_vs_pop']:.2f} | {epochs} | {seconds} |")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(f"{r[m]:.4f}" for m in METRICS)
+            + f" | {r['ndcg@10_vs_pop']:.2f} | {epochs} | {seconds} |"
+        )
     lines += ["", "Hyper-parameters used:", ""]
     for name in sorted(k for k in rows if k != "pop" and rows[k].get("hparams")):
         lines.append(f"- `{name}`: `{json.dumps(rows[name]['hparams'], sort_keys=True)}`")
@@ -136,12 +161,18 @@ def load_existing(path: str) -> Dict[str, object]:
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="recipes to run")
     parser.add_argument("--epochs", type=int, help="maximum epochs (default: each recipe's)")
-    parser.add_argument("--set", action="append", default=[], metavar="MODEL.KEY=VALUE",
-                        help="hyper-parameter override of one model, e.g. two_tower.temperature=0.1")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="MODEL.KEY=VALUE",
+        help="hyper-parameter override of one model, e.g. two_tower.temperature=0.1",
+    )
     parser.add_argument("--output-dir", default=RESULTS, help="where retrieval_ml100k.{md,json} are merged")
     args = parser.parse_args(argv)
     overrides = parse_model_overrides(args.set, args.models)
@@ -158,9 +189,21 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
     table = load_existing(json_path)
     rows = dict(table.get("rows", {}))
     rows.update({k: v for k, v in measured.items() if v.get("status") == "ok" or k not in rows})
-    table.update({"dataset": DATASET, "protocol": PROTOCOL, "split": "test", "seed": SEED, "metrics": list(METRICS),
-                  "interactions": len(split.train) + len(split.valid) + len(split.test), "sizes": split.sizes(),
-                  "num_items": split.train.num_items, "machine": machine(), "references": REFERENCES, "rows": rows})
+    table.update(
+        {
+            "dataset": DATASET,
+            "protocol": PROTOCOL,
+            "split": "test",
+            "seed": SEED,
+            "metrics": list(METRICS),
+            "interactions": len(split.train) + len(split.valid) + len(split.test),
+            "sizes": split.sizes(),
+            "num_items": split.train.num_items,
+            "machine": machine(),
+            "references": REFERENCES,
+            "rows": rows,
+        }
+    )
     with open(json_path, "w", encoding="utf-8") as handle:
         json.dump(table, handle, indent=1, sort_keys=True)
     with open(os.path.join(args.output_dir, f"{NAME}.md"), "w", encoding="utf-8") as handle:

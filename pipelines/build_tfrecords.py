@@ -2,13 +2,17 @@
 
     python pipelines/build_tfrecords.py --dataset ml-100k --split loo --fit-spec --output /tmp/ml100k
     python pipelines/build_tfrecords.py --dataset synthetic-ctr --num-interactions 10000000 --output /tmp/ctr
+    python pipelines/build_tfrecords.py --dataset ml-1m --data-dir ~/data/ml-1m --split random --output /tmp/ml1m
 
 Interaction data sets are written with their joined user / item features plus the dense
 ``user_index`` / ``item_index`` columns; ``--split`` writes ``train/``, ``valid/`` and
 ``test/`` directories. ``synthetic-ctr`` streams Criteo-schema rows (``I1..I13``,
 ``C1..C26``, ``label``) chunk by chunk, in constant memory. Ends with a summary and one
-JSON line.
+JSON line. Any data set ``tfrecs.data.load_dataset`` knows is accepted (``--data-dir`` reads
+it from a directory of your own); ML-100K gets its full FeatureSpec, the others one of
+their ids and rating. The output appears only when complete (see docs/failures.md).
 """
+
 import os
 import sys
 import time
@@ -26,17 +30,43 @@ SPLITS = ("none", "loo", "random", "random-global")
 def movielens_spec():
     from tfrecs.data import Feature, FeatureSpec
 
-    return FeatureSpec([Feature("user_id", "categorical"), Feature("item_id", "categorical"),
-                        Feature("rating", "numeric"), Feature("age", "numeric"), Feature("gender", "categorical"),
-                        Feature("occupation", "categorical"), Feature("zip_code", "categorical"),
-                        Feature("title", "text"), Feature("release_year", "numeric"), Feature("genres", "sequence")])
+    return FeatureSpec(
+        [
+            Feature("user_id", "categorical"),
+            Feature("item_id", "categorical"),
+            Feature("rating", "numeric"),
+            Feature("age", "numeric"),
+            Feature("gender", "categorical"),
+            Feature("occupation", "categorical"),
+            Feature("zip_code", "categorical"),
+            Feature("title", "text"),
+            Feature("release_year", "numeric"),
+            Feature("genres", "sequence"),
+        ]
+    )
 
 
-def implicit_spec():
+def implicit_spec(user_dtype="int64", item_dtype="int64", rating=True):
     from tfrecs.data import Feature, FeatureSpec
 
-    return FeatureSpec([Feature("user_id", "categorical", dtype="int64"),
-                        Feature("item_id", "categorical", dtype="int64"), Feature("rating", "numeric")])
+    features = [
+        Feature("user_id", "categorical", dtype=user_dtype),
+        Feature("item_id", "categorical", dtype=item_dtype),
+    ]
+    return FeatureSpec(features + ([Feature("rating", "numeric")] if rating else []))
+
+
+def dataset_spec(name, ds):
+    """ML-100K's full FeatureSpec, else the spec of the ids (dtype as stored) and the rating if any."""
+    import numpy as np
+
+    if name == "ml-100k":
+        return movielens_spec()
+    kinds = {
+        key: "int64" if np.asarray(ds.interactions[key]).dtype.kind in "iu" else "string"
+        for key in ("user_id", "item_id")
+    }
+    return implicit_spec(kinds["user_id"], kinds["item_id"], rating="rating" in ds.interactions)
 
 
 def interaction_columns(part):
@@ -53,26 +83,36 @@ def chunked(columns, size=65536):
     """A dict of columns as chunks (so the progress bar moves)."""
     total = len(next(iter(columns.values())))
     for start in range(0, total, size):
-        yield {name: values[start:start + size] for name, values in columns.items()}
+        yield {name: values[start : start + size] for name, values in columns.items()}
 
 
 def main(argv=None):
-    parser = script_utils.script_parser(__doc__.split("\n")[0])
-    parser.add_argument("--split", choices=SPLITS, default="none",
-                        help="interaction data sets: write train/valid/test directories of this split")
-    parser.add_argument("--fit-spec", action="store_true",
-                        help="fit the FeatureSpec's vocabularies on the (training) data and save them in the schema")
+    parser = script_utils.script_parser(__doc__.split("\n")[0], script_utils.DATASETS + ("synthetic-ctr",))
+    parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="none",
+        help="interaction data sets: write train/valid/test directories of this split",
+    )
+    parser.add_argument(
+        "--fit-spec",
+        action="store_true",
+        help="fit the FeatureSpec's vocabularies on the (training) data and save them in the schema",
+    )
     parser.add_argument("--vocabulary-size", type=int, default=100_000, help="synthetic-ctr: ids per categorical field")
-    args = parser.parse_args(argv)
-    script_utils.check_positive(shards=args.shards, num_interactions=args.num_interactions)
+    args = script_utils.parse_args(parser, argv)
+    script_utils.check_positive(
+        shards=args.shards, num_interactions=args.num_interactions, vocabulary_size=args.vocabulary_size
+    )
     started = time.perf_counter()
     metadata = {"dataset": args.dataset, "seed": args.seed, "split": args.split}
 
     if args.dataset == "synthetic-ctr":
+        from tfrecs.core.errors import InputError
         from tfrecs.data import criteo_feature_spec, iter_synthetic_ctr
 
         if args.split != "none":
-            raise ValueError("--split: synthetic-ctr rows are i.i.d.; write one directory and split at read time")
+            raise InputError("--split: synthetic-ctr rows are i.i.d.; write one directory and split at read time")
         spec = criteo_feature_spec()
         parts = {"": lambda: iter_synthetic_ctr(args.num_interactions, args.vocabulary_size, seed=args.seed)}
         totals = {"": args.num_interactions}
@@ -92,7 +132,7 @@ def main(argv=None):
         from tfrecs.data import make_split
 
         ds = script_utils.load_source(args)
-        spec = movielens_spec() if args.dataset == "ml-100k" else implicit_spec()
+        spec = dataset_spec(args.dataset, ds)
         if args.split == "none":
             pieces = {"": ds}
         else:
@@ -104,9 +144,11 @@ def main(argv=None):
         totals = {name: len(part) for name, part in pieces.items()}
 
     figures = script_utils.write_parts(parts, args.output, totals, args, spec=spec, metadata=metadata)
-    script_utils.print_summary(f"build_tfrecords: {args.dataset}",
-                               {"script": "build_tfrecords", "dataset": args.dataset, "split": args.split,
-                                **figures}, started)
+    script_utils.print_summary(
+        f"build_tfrecords: {args.dataset}",
+        {"script": "build_tfrecords", "dataset": args.dataset, "split": args.split, **figures},
+        started,
+    )
 
 
 if __name__ == "__main__":

@@ -8,8 +8,11 @@ Positives are the interactions (the training part with ``--split``) as dense ind
 followed by its K negatives, label 0); ``pairwise`` writes BPR triples ``user_index,
 item_index, negative_item_index``. Negatives exclude the user's own positives unless
 ``--no-exclude-positives``. Draws are stateless and seeded: the same ``--seed`` writes the
-same records. Ends with a summary and one JSON line.
+same records. Any data set ``tfrecs.data.load_dataset`` knows is accepted (``--data-dir``
+reads it from your own directory). ``--alpha`` must be a finite number >= 0. The output
+appears only when complete (see docs/failures.md). Ends with a summary and one JSON line.
 """
+
 import argparse
 import os
 import sys
@@ -21,22 +24,45 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tfrecs  # noqa: E402,F401  - before TensorFlow
 from tfrecs.pipelines import script_utils  # noqa: E402
 
-DATASETS = ("ml-100k", "synthetic-implicit", "synthetic-sequences")
-
 
 def main(argv=None):
-    parser = script_utils.script_parser(__doc__.split("\n")[0], DATASETS)
-    parser.add_argument("--split", choices=("none", "loo", "random"), default="none",
-                        help="sample for the training part of this split only")
-    parser.add_argument("--sampler", choices=("uniform", "popularity"), default="popularity")
-    parser.add_argument("--alpha", type=float, default=0.75, help="popularity exponent: P(i) ~ count_i ** alpha")
+    parser = script_utils.script_parser(__doc__.split("\n")[0])
+    parser.add_argument(
+        "--split",
+        choices=("none", "loo", "random"),
+        default="none",
+        help="sample for the training part of this split only",
+    )
+    parser.add_argument(
+        "--sampler",
+        choices=("uniform", "popularity"),
+        default="popularity",
+        help="uniform over the catalogue, or by popularity (count ** alpha)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=0.75,
+        help="popularity exponent, a finite number >= 0: P(i) ~ count_i ** alpha "
+        "(0: uniform over seen items, 1: frequency)",
+    )
     parser.add_argument("--negatives", type=int, default=4, help="negatives per positive (K)")
-    parser.add_argument("--format", choices=("pointwise", "pairwise"), default="pointwise")
-    parser.add_argument("--exclude-positives", action=argparse.BooleanOptionalAction, default=True,
-                        help="never sample an item the user interacted with")
+    parser.add_argument(
+        "--format",
+        choices=("pointwise", "pairwise"),
+        default="pointwise",
+        help="pointwise: (user, item, label) rows; pairwise: BPR (user, item, negative) triples",
+    )
+    parser.add_argument(
+        "--exclude-positives",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="never sample an item the user interacted with",
+    )
     parser.add_argument("--batch-size", type=int, default=4096, help="positives per sampling batch")
-    args = parser.parse_args(argv)
+    args = script_utils.parse_args(parser, argv)
     script_utils.check_positive(shards=args.shards, negatives=args.negatives, batch_size=args.batch_size)
+    script_utils.check_finite(alpha=args.alpha)
     started = time.perf_counter()
 
     import tensorflow as tf
@@ -51,26 +77,54 @@ def main(argv=None):
         sampler = UniformSampler(positives.num_items, exclude=exclude)
     else:
         sampler = PopularitySampler(item_counts(positives), alpha=args.alpha, exclude=exclude)
-    batches = tf.data.Dataset.from_tensor_slices({"user_index": positives.user_indices(),
-                                                  "item_index": positives.item_indices()}).batch(args.batch_size)
-    sampled = sample_negatives(batches, sampler, args.negatives, output=args.format, seed=args.seed,
-                               user_key="user_index", item_key="item_index", negative_key="negative_item_index")
+    batches = tf.data.Dataset.from_tensor_slices(
+        {"user_index": positives.user_indices(), "item_index": positives.item_indices()}
+    ).batch(args.batch_size)
+    sampled = sample_negatives(
+        batches,
+        sampler,
+        args.negatives,
+        output=args.format,
+        seed=args.seed,
+        user_key="user_index",
+        item_key="item_index",
+        negative_key="negative_item_index",
+    )
 
     def chunks():
         for batch in sampled.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
             yield batch
 
     per_positive = args.negatives + 1 if args.format == "pointwise" else args.negatives
-    metadata = {"dataset": args.dataset, "split": args.split, "sampler": args.sampler, "alpha": args.alpha,
-                "negatives": args.negatives, "format": args.format, "seed": args.seed,
-                "exclude_positives": args.exclude_positives, "num_items": int(positives.num_items)}
-    figures = script_utils.write_parts({"": chunks}, args.output, {"": len(positives) * per_positive}, args,
-                                       metadata=metadata)
+    metadata = {
+        "dataset": args.dataset,
+        "split": args.split,
+        "sampler": args.sampler,
+        "alpha": args.alpha,
+        "negatives": args.negatives,
+        "format": args.format,
+        "seed": args.seed,
+        "exclude_positives": args.exclude_positives,
+        "num_items": int(positives.num_items),
+    }
+    figures = script_utils.write_parts(
+        {"": chunks}, args.output, {"": len(positives) * per_positive}, args, metadata=metadata
+    )
     figures.pop("all_records", None)
-    script_utils.print_summary(f"sample_negatives: {args.dataset} ({args.sampler}, {args.format})",
-                               {"script": "sample_negatives", "dataset": args.dataset, "split": args.split,
-                                "sampler": args.sampler, "format": args.format, "negatives": args.negatives,
-                                "positives": len(positives), **figures}, started)
+    script_utils.print_summary(
+        f"sample_negatives: {args.dataset} ({args.sampler}, {args.format})",
+        {
+            "script": "sample_negatives",
+            "dataset": args.dataset,
+            "split": args.split,
+            "sampler": args.sampler,
+            "format": args.format,
+            "negatives": args.negatives,
+            "positives": len(positives),
+            **figures,
+        },
+        started,
+    )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,11 @@ Ids: padding 0, item index + 1, mask id num_items + 1 (``tfrecs.pipelines.Sequen
 ``causal`` windows hold ``inputs``, ``targets``, ``target_mask`` (and ``negatives``
 ``[max_len * K]`` with ``--negatives K``); ``cloze`` windows hold unmasked ``inputs``, to
 be masked per batch at training time (``tfrecs.pipelines.cloze_mask``). Ends with a
-summary and one JSON line.
+summary and one JSON line. Any data set ``tfrecs.data.load_dataset`` knows is accepted
+(``--data-dir`` reads it from your own directory); the output appears only when complete
+(see docs/failures.md).
 """
+
 import os
 import sys
 import time
@@ -20,32 +23,51 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tfrecs  # noqa: E402,F401  - before TensorFlow
+from tfrecs.core.errors import InputError  # noqa: E402
 from tfrecs.pipelines import script_utils  # noqa: E402
 
-DATASETS = ("ml-100k", "synthetic-sequences", "synthetic-implicit")
 BATCH = 8192
 
 
 def main(argv=None):
-    parser = script_utils.script_parser(__doc__.split("\n")[0], DATASETS)
+    parser = script_utils.script_parser(__doc__.split("\n")[0])
     parser.add_argument("--max-len", type=int, default=50, help="model sequence length (history cap)")
     parser.add_argument("--stride", type=int, help="items between window ends (default: --max-len)")
-    parser.add_argument("--mode", choices=("causal", "cloze"), default="causal")
-    parser.add_argument("--negatives", type=int, default=0,
-                        help="causal: negatives per target position written with the windows (0: sample at training)")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--mode",
+        choices=("causal", "cloze"),
+        default="causal",
+        help="causal: next-item windows (SASRec); cloze: unmasked windows masked at training (BERT4Rec)",
+    )
+    parser.add_argument(
+        "--negatives",
+        type=int,
+        default=0,
+        help="causal: negatives per target position written with the windows (0: sample at training)",
+    )
+    args = script_utils.parse_args(parser, argv)
     script_utils.check_positive(shards=args.shards)
+    if args.stride is not None:
+        script_utils.check_positive(stride=args.stride)
     if args.max_len < 2:
-        raise ValueError(f"--max-len must be >= 2 (a sequence model needs at least two positions), got {args.max_len}")
+        raise InputError(f"--max-len must be >= 2 (a sequence model needs at least two positions), got {args.max_len}")
     if args.negatives < 0 or (args.negatives and args.mode != "causal"):
-        raise ValueError(f"--negatives must be >= 0 and only applies to --mode causal, got {args.negatives}")
+        raise InputError(f"--negatives must be >= 0 and only applies to --mode causal, got {args.negatives}")
     started = time.perf_counter()
 
     import tensorflow as tf
 
     from tfrecs.data import make_split
-    from tfrecs.pipelines import (PositiveIndex, SequenceIds, UniformSampler, add_causal_negatives,
-                                  causal_windows, cloze_windows, holdout_examples, user_sequences)
+    from tfrecs.pipelines import (
+        PositiveIndex,
+        SequenceIds,
+        UniformSampler,
+        add_causal_negatives,
+        causal_windows,
+        cloze_windows,
+        holdout_examples,
+        user_sequences,
+    )
 
     split = make_split(script_utils.load_source(args), "loo")
     ids = SequenceIds(split.train.num_items)
@@ -61,23 +83,50 @@ def main(argv=None):
         if args.negatives:
             sampler = UniformSampler(ids.num_items, exclude=PositiveIndex.from_dataset(split.train))
             batches = add_causal_negatives(batches, sampler, args.negatives, seed=args.seed)
-            batches = batches.map(lambda b: dict(b, negatives=tf.reshape(b["negatives"], [tf.shape(b["negatives"])[0], -1])))
+            batches = batches.map(
+                lambda b: dict(b, negatives=tf.reshape(b["negatives"], [tf.shape(b["negatives"])[0], -1]))
+            )
         yield from batches.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
 
-    held_out = {part: holdout_examples(split, part, args.max_len, append_mask=args.mode == "cloze")
-                for part in ("valid", "test")}
-    parts = {"train": train_chunks, "valid": lambda: iter([held_out["valid"]]), "test": lambda: iter([held_out["test"]])}
+    held_out = {
+        part: holdout_examples(split, part, args.max_len, append_mask=args.mode == "cloze")
+        for part in ("valid", "test")
+    }
+    parts = {
+        "train": train_chunks,
+        "valid": lambda: iter([held_out["valid"]]),
+        "test": lambda: iter([held_out["test"]]),
+    }
     totals = {"train": num_windows, "valid": len(held_out["valid"]["user"]), "test": len(held_out["test"]["user"])}
-    metadata = {"dataset": args.dataset, "mode": args.mode, "max_len": args.max_len, "stride": args.stride or args.max_len,
-                "padding_id": ids.padding, "item_offset": ids.offset, "mask_id": ids.mask,
-                "num_items": ids.num_items, "vocabulary_size": ids.vocabulary_size, "seed": args.seed}
+    metadata = {
+        "dataset": args.dataset,
+        "mode": args.mode,
+        "max_len": args.max_len,
+        "stride": args.stride or args.max_len,
+        "padding_id": ids.padding,
+        "item_offset": ids.offset,
+        "mask_id": ids.mask,
+        "num_items": ids.num_items,
+        "vocabulary_size": ids.vocabulary_size,
+        "seed": args.seed,
+    }
     figures = script_utils.write_parts(parts, args.output, totals, args, metadata=metadata)
     extra = {"target_positions": int(train["target_mask"].sum())} if args.mode == "causal" else {}
-    script_utils.print_summary(f"window_sequences: {args.dataset} ({args.mode}, max_len {args.max_len})",
-                               {"script": "window_sequences", "dataset": args.dataset, "split": "loo",
-                                "mode": args.mode, "max_len": args.max_len, "interactions": len(split.train)
-                                + len(split.valid) + len(split.test), "windows": num_windows, **extra, **figures},
-                               started)
+    script_utils.print_summary(
+        f"window_sequences: {args.dataset} ({args.mode}, max_len {args.max_len})",
+        {
+            "script": "window_sequences",
+            "dataset": args.dataset,
+            "split": "loo",
+            "mode": args.mode,
+            "max_len": args.max_len,
+            "interactions": len(split.train) + len(split.valid) + len(split.test),
+            "windows": num_windows,
+            **extra,
+            **figures,
+        },
+        started,
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 The CPU is split into two logical devices before anything touches TensorFlow, so
 ``MirroredStrategy`` tests can run two replicas on a machine without GPUs.
 """
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

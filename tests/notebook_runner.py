@@ -1,4 +1,5 @@
 """Executes a notebook in quick mode (``TFRECS_NOTEBOOK_QUICK=1``) and returns its outputs' text."""
+
 import json
 import os
 from typing import List
@@ -19,8 +20,9 @@ def run_notebook(relative_path: str, timeout: int = 600) -> List[str]:
     notebook = nbformat.read(path, as_version=4)
     os.environ["TFRECS_NOTEBOOK_QUICK"] = "1"
     try:
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": os.path.dirname(path)}}).execute()
+        NotebookClient(
+            notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": os.path.dirname(path)}}
+        ).execute()
     finally:
         os.environ.pop("TFRECS_NOTEBOOK_QUICK", None)
     texts = []

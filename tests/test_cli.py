@@ -1,4 +1,5 @@
 """The `tfrecs` command line: figures as a final JSON line, --help everywhere, clear errors."""
+
 import json
 import subprocess
 import sys
@@ -34,19 +35,25 @@ def test_evaluate_pop_matches_the_library_and_beats_nothing_by_accident(capsys, 
     assert 0 < figures["ndcg@10"] < figures["hr@10"] <= 1
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["evaluate", "--model", "deepfmm"], "unknown model 'deepfmm'; known models: bert4rec, dcn"),
-    (["evaluate", "--model", "pop", "--protocol", "leave-one-out"], "unknown protocol 'leave-one-out'"),
-    (["evaluate", "--model", "pop", "--dataset", "ml-10k"], "unknown dataset 'ml-10k'"),
-    (["data", "stats", "ml-100k", "--split", "lou"], "unknown split 'lou'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["evaluate", "--model", "deepfmm"], "unknown model 'deepfmm'; known models: bert4rec, dcn"),
+        (["evaluate", "--model", "pop", "--protocol", "leave-one-out"], "unknown protocol 'leave-one-out'"),
+        (["evaluate", "--model", "pop", "--dataset", "ml-10k"], "unknown dataset 'ml-10k'"),
+        (["data", "stats", "ml-100k", "--split", "lou"], "unknown split 'lou'"),
+    ],
+)
 def test_bad_arguments_exit_2_with_a_message_naming_them(capsys, argv, message):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [[], ["data"], ["data", "fetch"], ["data", "stats"], ["evaluate"], ["train"], ["export"]])
+@pytest.mark.parametrize(
+    "argv", [[], ["data"], ["data", "fetch"], ["data", "stats"], ["evaluate"], ["train"], ["export"]]
+)
 def test_every_command_has_help(argv):
-    result = subprocess.run([sys.executable, "-m", "tfrecs.cli", *argv, "--help"], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "tfrecs.cli", *argv, "--help"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0 and "usage: tfrecs" in result.stdout

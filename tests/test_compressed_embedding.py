@@ -1,4 +1,5 @@
 """Compressed embeddings: distinct vectors for distinct ids, the stated memory, selectable per feature."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -38,16 +39,25 @@ def test_float16_embedding_halves_the_memory_and_returns_the_compute_dtype():
 
 
 def _columns():
-    return {"user": np.array([f"u{i}" for i in range(300)] * 2), "city": np.array(["a", "b", "c"] * 200),
-            "age": np.arange(600, dtype=np.float32)}
+    return {
+        "user": np.array([f"u{i}" for i in range(300)] * 2),
+        "city": np.array(["a", "b", "c"] * 200),
+        "age": np.arange(600, dtype=np.float32),
+    }
 
 
 def test_compression_is_selected_per_feature_in_the_spec_and_reported():
-    spec = FeatureSpec([Feature("user", "categorical", compression="qr"), Feature("city", "categorical"),
-                        Feature("age", "numeric")]).fit(_columns())
+    spec = FeatureSpec(
+        [Feature("user", "categorical", compression="qr"), Feature("city", "categorical"), Feature("age", "numeric")]
+    ).fit(_columns())
     layer = FeatureEmbedding(spec, D)
-    out = layer({"user": tf.constant(["u1", "u2", "stranger"]), "city": tf.constant(["a", "b", "z"]),
-                 "age": tf.constant([1.0, 2.0, 3.0])})
+    out = layer(
+        {
+            "user": tf.constant(["u1", "u2", "stranger"]),
+            "city": tf.constant(["a", "b", "z"]),
+            "age": tf.constant([1.0, 2.0, 3.0]),
+        }
+    )
     assert out["user"].shape == (3, D) and not np.allclose(out["user"][0], out["user"][1])
     report = layer.memory_report()
     rows = 301  # 300 users + 1 OOV

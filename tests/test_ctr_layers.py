@@ -1,4 +1,5 @@
 """CTR interaction layers: FM equals the explicit pairwise sum, CIN shapes and a hand-computed value, DCN cross."""
+
 import itertools
 
 import numpy as np
@@ -17,7 +18,9 @@ def test_fm_interaction_equals_the_explicit_pairwise_sum():
     for i, j in itertools.combinations(range(7), 2):
         explicit += v[:, i] * v[:, j]
     np.testing.assert_allclose(FMInteraction(reduce_sum=False)(tf.constant(v)).numpy(), explicit, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(FMInteraction()(tf.constant(v)).numpy()[:, 0], explicit.sum(axis=1), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        FMInteraction()(tf.constant(v)).numpy()[:, 0], explicit.sum(axis=1), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_fm_rejects_a_flat_input():

@@ -1,4 +1,5 @@
 """CTR metrics: exact AUC with ties, clipped LogLoss, impression-weighted GAUC."""
+
 import numpy as np
 import pytest
 
@@ -76,8 +77,11 @@ def test_gauc_matches_per_user_brute_force():
 
 @pytest.mark.parametrize("labels", [[0, 2], [-1, 1], [0.5, 1], ["0", "1"]])
 def test_bad_labels_are_rejected(labels):
-    for call in (lambda: auc(labels, [0.1, 0.2]), lambda: log_loss(labels, [0.1, 0.2]),
-                 lambda: gauc([0, 0], labels, [0.1, 0.2])):
+    for call in (
+        lambda: auc(labels, [0.1, 0.2]),
+        lambda: log_loss(labels, [0.1, 0.2]),
+        lambda: gauc([0, 0], labels, [0.1, 0.2]),
+    ):
         with pytest.raises(ValueError, match="labels must hold only 0 and 1"):
             call()
 

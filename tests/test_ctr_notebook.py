@@ -1,5 +1,6 @@
 """notebooks/ctr_models.ipynb trains every CTR model in quick mode and reports AUC per model and the
 MMoE / shared-bottom trade-off."""
+
 from notebook_runner import last_json_line, run_notebook
 
 CTR_MODELS = {"wide_deep", "deepfm", "xdeepfm", "dcn", "dcn_v2", "din", "mmoe", "shared_bottom", "mmoe_uncertainty"}

@@ -4,6 +4,7 @@ conftest.py splits the CPU into two logical devices, so ``MirroredStrategy`` run
 Plain SGD is used so that a gradient off by any factor shows in the weights (Adam's first step
 would hide it). Each comparison starts both models from the same weights.
 """
+
 import os
 import sys
 
@@ -59,7 +60,9 @@ def _rows(batch, seed=1):
 
 @pytest.mark.parametrize("batch", [8, 7], ids=["even_split", "uneven_split_4_3"])
 def test_ranking_step_under_two_replicas_matches_one_device(mirrored, batch):
-    moved, difference, single_loss, replicated_loss = _compare(tm.TinyRanking, mirrored, tm.dataset(_rows(batch), batch))
+    moved, difference, single_loss, replicated_loss = _compare(
+        tm.TinyRanking, mirrored, tm.dataset(_rows(batch), batch)
+    )
     assert moved > 1e-3, "the step must change the weights for the comparison to mean anything"
     assert difference < TOLERANCE
     assert abs(single_loss - replicated_loss) < TOLERANCE
@@ -74,7 +77,9 @@ def test_two_task_weighted_ranking_matches_one_device(mirrored):
 
 @pytest.mark.parametrize("batch", [8, 7], ids=["even_split", "uneven_split_4_3"])
 def test_retrieval_with_cross_replica_negatives_matches_one_device(mirrored, batch):
-    moved, difference, single_loss, replicated_loss = _compare(tm.TinyRetrieval, mirrored, tm.dataset(_rows(batch), batch))
+    moved, difference, single_loss, replicated_loss = _compare(
+        tm.TinyRetrieval, mirrored, tm.dataset(_rows(batch), batch)
+    )
     assert moved > 1e-3
     assert difference < TOLERANCE
     assert abs(single_loss - replicated_loss) < TOLERANCE
@@ -152,7 +157,7 @@ def test_retrieval_loss_matches_hand_computed_softmax_with_accidental_hits():
 def sequences():
     from tfrecs.data import make_split
     from tfrecs.data.synthetic import synthetic_sequences
-    from tfrecs.recipes.sequential_common import SequenceData
+    from tfrecs.pipelines import SequenceData
 
     ds = synthetic_sequences(num_users=40, num_items=20, min_length=4, max_length=14, successors=2, seed=7)
     return SequenceData.from_split(make_split(ds, "loo"))
@@ -166,12 +171,19 @@ def _first_batch(batches):
 @pytest.mark.parametrize("objective", ["ce", "sampled_softmax"])
 def test_sasrec_step_under_two_replicas_matches_one_device(mirrored, sequences, objective):
     """Variable-length histories: the replicas hold different numbers of target positions."""
-    from tfrecs.models.sasrec import SASRec
-    from tfrecs.recipes.sasrec import causal_batches
+    from tfrecs.models import SASRec
 
-    data = _first_batch(causal_batches(sequences, max_len=8, batch_size=7, seed=3))
-    make = lambda: SASRec(sequences.item_ids, sequences.counts, objective=objective, dim=8, max_len=8,  # noqa: E731
-                          num_blocks=1, num_heads=2, dropout=0.0)
+    data = _first_batch(sequences.causal_batches(max_len=8, batch_size=7, seed=3))
+    make = lambda: SASRec(
+        sequences.item_ids,
+        sequences.counts,
+        objective=objective,
+        dim=8,
+        max_len=8,  # noqa: E731
+        num_blocks=1,
+        num_heads=2,
+        dropout=0.0,
+    )
     moved, difference, single_loss, replicated_loss = _compare(make, mirrored, data)
     assert moved > 1e-3
     assert difference < TOLERANCE
@@ -179,12 +191,18 @@ def test_sasrec_step_under_two_replicas_matches_one_device(mirrored, sequences, 
 
 
 def test_bert4rec_step_under_two_replicas_matches_one_device(mirrored, sequences):
-    from tfrecs.models.bert4rec import BERT4Rec
-    from tfrecs.recipes.bert4rec import cloze_batches
+    from tfrecs.models import BERT4Rec
 
-    data = _first_batch(cloze_batches(sequences, max_len=8, batch_size=7, seed=3, mask_probability=0.3))
-    make = lambda: BERT4Rec(sequences.item_ids, sequences.counts, dim=8, max_len=8, num_blocks=1,  # noqa: E731
-                            num_heads=2, dropout=0.0)
+    data = _first_batch(sequences.cloze_batches(max_len=8, batch_size=7, mask_probability=0.3, seed=3))
+    make = lambda: BERT4Rec(
+        sequences.item_ids,
+        sequences.counts,
+        dim=8,
+        max_len=8,
+        num_blocks=1,  # noqa: E731
+        num_heads=2,
+        dropout=0.0,
+    )
     moved, difference, single_loss, replicated_loss = _compare(make, mirrored, data)
     assert moved > 1e-3
     assert difference < TOLERANCE

@@ -1,4 +1,5 @@
 """TF Serving layout: integer versions written atomically, models.config, warmup records, ScaNN tuning."""
+
 import os
 import signal
 import subprocess
@@ -12,14 +13,21 @@ import tfrecs  # noqa: F401
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from tfrecs.export import (model_versions, read_warmup, tune_scann, write_models_config, write_version,  # noqa: E402
-                           write_warmup)
+from tfrecs.export import (
+    model_versions,
+    read_warmup,
+    tune_scann,
+    write_models_config,
+    write_version,  # noqa: E402
+    write_warmup,
+)
 
 
 def _write_file(name):
     def write(directory):
         with open(os.path.join(directory, name), "w") as handle:
             handle.write("done")
+
     return write
 
 
@@ -65,8 +73,9 @@ def test_a_failing_export_leaves_nothing_behind(tmp_path):
 
 def test_a_killed_export_leaves_no_version_directory_and_is_cleaned_up_later(tmp_path):
     """The writer is SIGKILLed half-way through writing; a server would see no version."""
-    layout_file = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tfrecs", "export",
-                               "layout.py")
+    layout_file = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tfrecs", "export", "layout.py"
+    )
     script = textwrap.dedent(f"""
         import importlib.util, os, sys, time
         spec = importlib.util.spec_from_file_location("layout", {layout_file!r})   # no TensorFlow import: fast
@@ -88,15 +97,20 @@ def test_a_killed_export_leaves_no_version_directory_and_is_cleaned_up_later(tmp
             process.kill()
     leftovers = os.listdir(tmp_path / "m")
     assert model_versions(str(tmp_path / "m")) == []
-    assert len(leftovers) == 1 and leftovers[0].startswith(".tmp-1-")     # hidden, not an integer
+    assert len(leftovers) == 1 and leftovers[0].startswith(".tmp-1-")  # hidden, not an integer
     assert write_version(str(tmp_path), "m", _write_file("ok")).endswith("1")
-    assert os.listdir(tmp_path / "m") == ["1"]                                # the dead writer's files are gone
+    assert os.listdir(tmp_path / "m") == ["1"]  # the dead writer's files are gone
 
 
 def test_warmup_records_round_trip_as_prediction_logs(tmp_path):
-    requests = [{"user_id": np.asarray([b"196", b"7"], dtype=object), "age": np.asarray([20, 30], np.int64)},
-                {"user_id": np.asarray([b"1"], dtype=object), "age": np.asarray([5], np.int64),
-                 "exclude_item_ids": np.asarray([[b"50"]], dtype=object)}]
+    requests = [
+        {"user_id": np.asarray([b"196", b"7"], dtype=object), "age": np.asarray([20, 30], np.int64)},
+        {
+            "user_id": np.asarray([b"1"], dtype=object),
+            "age": np.asarray([5], np.int64),
+            "exclude_item_ids": np.asarray([[b"50"]], dtype=object),
+        },
+    ]
     path = write_warmup(str(tmp_path), "two_tower", requests)
     assert path == os.path.join(str(tmp_path), "assets.extra", "tf_serving_warmup_requests")
     records = read_warmup(str(tmp_path))

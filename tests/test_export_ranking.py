@@ -1,4 +1,5 @@
 """Ranking exports: raw features in, one probability (binary) or score (regression) per task out."""
+
 import os
 import sys
 
@@ -18,10 +19,12 @@ FEATURES = list(TinyRanking.FEATURES)
 
 
 def requests():
-    return {"user_id": np.asarray(["u1", "u2", "unknown"], dtype=object), "age": np.asarray([20, 35, 61], np.int64),
-            "item_id": np.asarray(["i5", "i77", "i499"], dtype=object),
-            "genres": np.asarray([["drama", "", ""], ["action", "comedy", ""], ["nope", "horror", "drama"]],
-                                 dtype=object)}
+    return {
+        "user_id": np.asarray(["u1", "u2", "unknown"], dtype=object),
+        "age": np.asarray([20, 35, 61], np.int64),
+        "item_id": np.asarray(["i5", "i77", "i499"], dtype=object),
+        "genres": np.asarray([["drama", "", ""], ["action", "comedy", ""], ["nope", "horror", "drama"]], dtype=object),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +40,10 @@ def setup(tmp_path_factory):
 def test_multi_task_export_serves_one_output_per_task_in_a_fresh_process(setup, tmp_path):
     model, _, _, _, export = setup
     logits = model({k: tf.constant(v) for k, v in requests().items()})
-    expected = {"click_probability": tf.sigmoid(logits["click"][:, 0]).numpy(),
-                "rating_score": logits["rating"][:, 0].numpy()}
+    expected = {
+        "click_probability": tf.sigmoid(logits["click"][:, 0]).numpy(),
+        "rating_score": logits["rating"][:, 0].numpy(),
+    }
     [loaded] = load_in_fresh_process([(export.path, requests())], str(tmp_path))
     for loader in ("tf1", "tf2"):
         for name, value in expected.items():
@@ -55,14 +60,17 @@ def test_signature_takes_the_training_dtypes(setup):
     _, _, _, _, export = setup
     inputs = tf.saved_model.load(export.path).signatures["serving_default"].structured_input_signature[1]
     assert {name: (spec.dtype, spec.shape.as_list()) for name, spec in inputs.items()} == {
-        "user_id": (tf.string, [None]), "age": (tf.int64, [None]), "item_id": (tf.string, [None]),
-        "genres": (tf.string, [None, 3])}
+        "user_id": (tf.string, [None]),
+        "age": (tf.int64, [None]),
+        "item_id": (tf.string, [None]),
+        "genres": (tf.string, [None, 3]),
+    }
     assert export.info["outputs"] == {"click": "click_probability", "rating": "rating_score"}
 
 
 def test_single_binary_task_outputs_a_probability(setup):
     _, spec, rows, root, _ = setup
-    model = TinyRanking(spec, tasks=("click",))                  # untrained: the export only needs the graph
+    model = TinyRanking(spec, tasks=("click",))  # untrained: the export only needs the graph
     assert task_kinds(model) == {"click": "binary"} and output_names(task_kinds(model)) == {"click": "probability"}
     export = export_ranking(model, root, "ctr", feature_spec=spec, features=FEATURES, columns=rows, warmup=False)
     served = export.module.serving_default({k: tf.constant(v) for k, v in requests().items()})

@@ -4,18 +4,30 @@ Each export is reloaded in a fresh process (TensorFlow + ScaNN only) through
 ``tf.saved_model.load`` and the TF1 session loader, and must answer exactly like the
 in-memory model; the brute-force export must equal exact search computed here by hand.
 """
+
 import os
 import sys
 
 import numpy as np
 import pytest
-
-import tfrecs  # noqa: F401
 import tensorflow as tf
 
+import tfrecs  # noqa: F401
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "workers"))
-from load_export_models import (NUM_ITEMS, QuerylessRetrieval, TinyTwoTower, as_bytes, catalogue,  # noqa: E402
-                                feature_spec, fitted, interactions, load_in_fresh_process, titles)
+from load_export_models import (  # noqa: E402
+    NUM_ITEMS,
+    QuerylessRetrieval,
+    TinyTwoTower,
+    as_bytes,
+    catalogue,
+    feature_spec,
+    fitted,
+    interactions,
+    load_in_fresh_process,
+    split,
+    titles,
+)
 
 from tfrecs.data import FeatureSpec  # noqa: E402
 from tfrecs.export import build_index, export_retrieval, read_warmup  # noqa: E402
@@ -35,10 +47,21 @@ def trained():
 def exports(trained, tmp_path_factory):
     model, spec, rows = trained
     root = str(tmp_path_factory.mktemp("saved_models"))
-    made = {kind: export_retrieval(model, catalogue(), root, f"two_tower_{kind}", feature_spec=spec,
-                                   query_features=QUERY_FEATURES, index=kind, k=K, item_titles=titles(),
-                                   columns=rows)
-            for kind in ("brute_force", "scann")}
+    made = {
+        kind: export_retrieval(
+            model,
+            catalogue(),
+            root,
+            f"two_tower_{kind}",
+            feature_spec=spec,
+            query_features=QUERY_FEATURES,
+            index=kind,
+            k=K,
+            item_titles=titles(),
+            columns=rows,
+        )
+        for kind in ("brute_force", "scann")
+    }
     return root, made
 
 
@@ -46,14 +69,17 @@ def exports(trained, tmp_path_factory):
 def reloaded(exports, tmp_path_factory):
     """Both exports answered by a fresh process: {"brute_force": outputs, "scann": outputs}."""
     kinds = ["brute_force", "scann"]
-    outputs = load_in_fresh_process([(exports[1][kind].path, queries()) for kind in kinds],
-                                    str(tmp_path_factory.mktemp("loaded")))
+    outputs = load_in_fresh_process(
+        [(exports[1][kind].path, queries()) for kind in kinds], str(tmp_path_factory.mktemp("loaded"))
+    )
     return dict(zip(kinds, outputs))
 
 
 def queries():
-    return {"user_id": np.asarray(["u1", "u7", "u33", "never-seen"], dtype=object),
-            "age": np.asarray([20, 41, 18, 30], dtype=np.int64)}
+    return {
+        "user_id": np.asarray(["u1", "u7", "u33", "never-seen"], dtype=object),
+        "age": np.asarray([20, 41, 18, 30], dtype=np.int64),
+    }
 
 
 def exact_top_k(model, features, exclude=()):
@@ -70,8 +96,7 @@ def test_brute_force_export_equals_exact_search_in_a_fresh_process(trained, expo
     model, _, _ = trained
     export = exports[1]["brute_force"]
     expected_ids, expected_scores = exact_top_k(model, queries())
-    in_memory = export.module.serving_default(
-        {k: tf.constant(v) for k, v in queries().items()}, tf.fill([1, 0], ""))
+    in_memory = export.module.serving_default({k: tf.constant(v) for k, v in queries().items()}, tf.fill([1, 0], ""))
     np.testing.assert_array_equal(as_bytes(in_memory["item_ids"].numpy()), as_bytes(expected_ids))
     np.testing.assert_allclose(in_memory["scores"].numpy(), expected_scores, rtol=1e-5, atol=1e-6)
 
@@ -88,8 +113,7 @@ def test_scann_export_reloads_with_the_same_ids_and_scores(trained, exports, rel
     model, _, _ = trained
     export = exports[1]["scann"]
     assert export.info["index"]["kind"] == "scann"
-    in_memory = export.module.serving_default(
-        {k: tf.constant(v) for k, v in queries().items()}, tf.fill([1, 0], ""))
+    in_memory = export.module.serving_default({k: tf.constant(v) for k, v in queries().items()}, tf.fill([1, 0], ""))
     loaded = reloaded["scann"]
     for loader in ("tf1", "tf2"):
         np.testing.assert_array_equal(loaded[f"{loader}/item_ids"], as_bytes(in_memory["item_ids"].numpy()))
@@ -103,7 +127,7 @@ def test_warmup_records_parse_and_run_against_the_signature(exports, reloaded):
     export = exports[1]["scann"]
     records = read_warmup(export.path)
     assert [sig for sig, _ in records] == ["serving_default", "serving_default"]
-    assert set(records[0][1]) == set(QUERY_FEATURES)            # the exclusion input is optional
+    assert set(records[0][1]) == set(QUERY_FEATURES)  # the exclusion input is optional
     assert set(records[1][1]) == set(QUERY_FEATURES) | {"exclude_item_ids"}
     loaded = reloaded["scann"]
     for index, (_, inputs) in enumerate(records):
@@ -120,10 +144,10 @@ def test_excluded_items_never_come_back_and_k_stays_full(trained, exports):
     first_ids, _ = exact_top_k(model, queries())
     seen = sorted(set(first_ids[:, :3].reshape(-1).astype(str)))
     expected_ids, expected_scores = exact_top_k(model, queries(), exclude=seen)
-    out = serve(features, tf.constant([seen]))                # [1, m] applies to every query
+    out = serve(features, tf.constant([seen]))  # [1, m] applies to every query
     np.testing.assert_array_equal(as_bytes(out["item_ids"].numpy()), as_bytes(expected_ids))
     np.testing.assert_allclose(out["scores"].numpy(), expected_scores, rtol=1e-5, atol=1e-6)
-    per_query = tf.constant([[ids[0], ""] for ids in first_ids.astype(str)])   # [batch, m]
+    per_query = tf.constant([[ids[0], ""] for ids in first_ids.astype(str)])  # [batch, m]
     out = serve(features, per_query)
     assert not any(first_ids[row, 0].encode() in out["item_ids"].numpy()[row] for row in range(len(first_ids)))
 
@@ -145,7 +169,10 @@ def test_signature_matches_training_names_and_dtypes(exports):
     signature = tf.saved_model.load(export.path).signatures["serving_default"]
     inputs = signature.structured_input_signature[1]
     assert {name: (spec.dtype, spec.shape.as_list()) for name, spec in inputs.items()} == {
-        "user_id": (tf.string, [None]), "age": (tf.int64, [None]), "exclude_item_ids": (tf.string, [None, None])}
+        "user_id": (tf.string, [None]),
+        "age": (tf.int64, [None]),
+        "exclude_item_ids": (tf.string, [None, None]),
+    }
     outputs = signature.structured_outputs
     assert outputs["item_ids"].dtype == tf.string and outputs["scores"].dtype == tf.float32
     assert export.info["k"] == K and export.info["index"]["params"]["num_leaves"] == round(np.sqrt(NUM_ITEMS))
@@ -157,7 +184,7 @@ def test_serving_rejects_wrong_dtypes_and_shapes_with_tensorflow_errors(exports)
     good = {"user_id": tf.constant(["u1"]), "age": tf.constant([3], tf.int64), "exclude_item_ids": tf.fill([1, 0], "")}
     with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a int64 tensor but is a string"):
         signature(**{**good, "age": tf.constant(["3"])})
-    with pytest.raises(tf.errors.InvalidArgumentError):          # a [batch, 1] matrix for a [batch] input
+    with pytest.raises(tf.errors.InvalidArgumentError):  # a [batch, 1] matrix for a [batch] input
         signature(**{**good, "user_id": tf.constant([["u1"]])})
     with tf.compat.v1.Session(graph=tf.Graph()) as session:
         meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
@@ -165,11 +192,17 @@ def test_serving_rejects_wrong_dtypes_and_shapes_with_tensorflow_errors(exports)
         fetches = {name: info.name for name, info in sig.outputs.items()}
         with pytest.raises(ValueError, match="Cannot feed value of shape"):
             session.run(fetches, {sig.inputs["user_id"].name: [["u1"]], sig.inputs["age"].name: [3]})
-        with pytest.raises(tf.errors.InvalidArgumentError):      # exclusions for 2 queries, batch of 3
-            session.run(fetches, {sig.inputs["user_id"].name: ["u1", "u2", "u3"], sig.inputs["age"].name: [3, 4, 5],
-                                  sig.inputs["exclude_item_ids"].name: [["i1"], ["i2"]]})
+        with pytest.raises(tf.errors.InvalidArgumentError):  # exclusions for 2 queries, batch of 3
+            session.run(
+                fetches,
+                {
+                    sig.inputs["user_id"].name: ["u1", "u2", "u3"],
+                    sig.inputs["age"].name: [3, 4, 5],
+                    sig.inputs["exclude_item_ids"].name: [["i1"], ["i2"]],
+                },
+            )
         ok = session.run(fetches, {sig.inputs["user_id"].name: ["u1"], sig.inputs["age"].name: [3]})
-        assert ok["item_ids"].shape == (1, K)                    # the session survives bad requests
+        assert ok["item_ids"].shape == (1, K)  # the session survives bad requests
 
 
 def test_assets_hold_the_feature_spec_and_vocabularies_but_no_optimizer(trained, exports):
@@ -191,13 +224,22 @@ def test_bad_exports_fail_with_clear_errors(trained, exports):
     with pytest.raises(ValueError, match=f"k=501 must be between 1 and the number of candidates \\({NUM_ITEMS}\\)"):
         export_retrieval(model, catalogue(), root, "x", query_features=QUERY_FEATURES, k=501, **common)
     with pytest.raises(ValueError, match="version 1 of model 'two_tower_scann' already exists"):
-        export_retrieval(model, catalogue(), root, "two_tower_scann", query_features=QUERY_FEATURES, version=1,
-                         index="brute_force", **common)
+        export_retrieval(
+            model,
+            catalogue(),
+            root,
+            "two_tower_scann",
+            query_features=QUERY_FEATURES,
+            version=1,
+            index="brute_force",
+            **common,
+        )
     with pytest.raises(ValueError, match="reads feature 'age'"):
         export_retrieval(model, catalogue(), root, "x", query_features=["user_id"], **common)
     with pytest.raises(ValueError, match="unknown ScaNN parameter"):
-        export_retrieval(model, catalogue(), root, "x", query_features=QUERY_FEATURES, scann_params={"leaves": 3},
-                         **common)
+        export_retrieval(
+            model, catalogue(), root, "x", query_features=QUERY_FEATURES, scann_params={"leaves": 3}, **common
+        )
     assert not os.path.exists(os.path.join(root, "x"))  # nothing written for a refused export
 
 
@@ -205,28 +247,66 @@ def test_tfrecs_export_command_trains_a_recipe_and_exports_its_result(trained, e
     import argparse
 
     from tfrecs.cli_export import add_export_parser, run_export
+    from tfrecs.export.artifacts import RetrievalArtifacts
     from tfrecs.recipes import TrainResult, register_recipe
 
     model, spec, rows = trained
 
     @register_recipe("tiny_two_tower_for_export_tests")
     def tiny_recipe(config):
-        return TrainResult(model=model, figures={"ndcg@10": 0.5, "split": "test", "seed": config.seed},
-                           artifacts={"feature_spec": spec, "query_features": QUERY_FEATURES,
-                                      "candidates": catalogue(), "item_titles": titles()})
+        return TrainResult(
+            model=model,
+            figures={"ndcg@10": 0.5, "split": "test", "seed": config.seed},
+            artifacts=RetrievalArtifacts(
+                feature_spec=spec,
+                query_features=QUERY_FEATURES,
+                candidates=catalogue(),
+                split=split(),
+                item_titles=titles(),
+            ),
+        )
 
     parser = argparse.ArgumentParser(prog="tfrecs")
     add_export_parser(parser.add_subparsers(dest="command"))
     root = exports[0]
-    args = parser.parse_args(["export", "--model", "tiny_two_tower_for_export_tests", "--index", "brute_force",
-                              "--k", "7", "--export-root", root, "--model-name", "cli_two_tower", "--no-warmup"])
+    args = parser.parse_args(
+        [
+            "export",
+            "--model",
+            "tiny_two_tower_for_export_tests",
+            "--index",
+            "brute_force",
+            "--k",
+            "7",
+            "--export-root",
+            root,
+            "--model-name",
+            "cli_two_tower",
+            "--no-warmup",
+        ]
+    )
     figures = args.run(args)
     assert figures["export_path"] == os.path.join(root, "cli_two_tower", "1")
-    assert (figures["export_kind"], figures["index"], figures["k"], figures["ndcg@10"]) == ("retrieval", "brute_force",
-                                                                                           7, 0.5)
+    assert (figures["export_kind"], figures["index"], figures["k"], figures["ndcg@10"]) == (
+        "retrieval",
+        "brute_force",
+        7,
+        0.5,
+    )
     assert "cli_two_tower" in open(os.path.join(root, "models.config")).read()
-    args = parser.parse_args(["export", "--model", "tiny_two_tower_for_export_tests", "--index", "brute_force",
-                              "--index-param", "num_leaves=10", "--export-root", root])
+    args = parser.parse_args(
+        [
+            "export",
+            "--model",
+            "tiny_two_tower_for_export_tests",
+            "--index",
+            "brute_force",
+            "--index-param",
+            "num_leaves=10",
+            "--export-root",
+            root,
+        ]
+    )
     with pytest.raises(ValueError, match="--index-param applies to --index scann"):
         run_export(args)
 
@@ -239,8 +319,9 @@ def test_preview_reloads_the_export_from_disk_and_answers_one_user_with_titles(t
     first_ids, _ = exact_top_k(model, one_query)
     seen = list(first_ids[0, :2].astype(str))
     expected_ids, expected_scores = exact_top_k(model, one_query, exclude=seen)
-    rows = top_k_from_export(exports[1]["brute_force"].path, {k: v[0] for k, v in one_query.items()},
-                             exclude_item_ids=seen)
+    rows = top_k_from_export(
+        exports[1]["brute_force"].path, {k: v[0] for k, v in one_query.items()}, exclude_item_ids=seen
+    )
     assert [row["item_id"] for row in rows] == list(expected_ids[0].astype(str))
     np.testing.assert_allclose([row["score"] for row in rows], expected_scores[0], rtol=1e-5, atol=1e-6)
     title_of = dict(zip(catalogue()["item_id"].astype(str), titles()))

@@ -1,4 +1,5 @@
 """Two-stage exports: retrieve candidates with the index, re-rank them with a ranking model, one SavedModel."""
+
 import os
 import sys
 
@@ -9,10 +10,20 @@ import tfrecs  # noqa: F401
 import tensorflow as tf
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "workers"))
-from load_export_models import (TinyRanking, TinyTwoTower, as_bytes, catalogue, feature_spec, fitted,  # noqa: E402
-                                interactions, load_in_fresh_process)
+from load_export_models import (
+    TinyRanking,
+    TinyTwoTower,
+    as_bytes,
+    catalogue,
+    feature_spec,
+    fitted,  # noqa: E402
+    interactions,
+    load_in_fresh_process,
+    split,
+)
 
 from tfrecs.export import export_trained, export_two_stage  # noqa: E402
+from tfrecs.export.artifacts import RankingArtifacts, RetrievalArtifacts  # noqa: E402
 from tfrecs.recipes import TrainResult  # noqa: E402
 
 NUM_CANDIDATES = 40
@@ -30,19 +41,42 @@ def setup(tmp_path_factory):
     retrieval = fitted(TinyTwoTower(spec), rows)
     ranking = fitted(TinyRanking(spec), rows)
     root = str(tmp_path_factory.mktemp("saved_models"))
-    common = dict(feature_spec=spec, query_features=["user_id", "age"], ranking_features=list(TinyRanking.FEATURES),
-                  num_candidates=NUM_CANDIDATES, k=K, columns=rows)
-    exports = {"brute_force": export_two_stage(retrieval, ranking, catalogue(), root, "two_stage_brute_force",
-                                               index="brute_force", **common)}
+    common = dict(
+        feature_spec=spec,
+        query_features=["user_id", "age"],
+        ranking_features=list(TinyRanking.FEATURES),
+        num_candidates=NUM_CANDIDATES,
+        k=K,
+        columns=rows,
+    )
+    exports = {
+        "brute_force": export_two_stage(
+            retrieval, ranking, catalogue(), root, "two_stage_brute_force", index="brute_force", **common
+        )
+    }
     # The ScaNN one goes through export_trained, as `tfrecs export --rerank` does: TrainResults by artifacts.
-    age = {"age": tf.TensorSpec([None], tf.int64)}       # no split here to read the training dtype from
-    retrieved = TrainResult(model=retrieval, figures={}, artifacts={
-        "feature_spec": spec, "query_features": ["user_id", "age"], "candidates": catalogue(),
-        "serving_signature": age})
-    ranked = TrainResult(model=ranking, figures={}, artifacts={
-        "feature_spec": spec, "features": list(TinyRanking.FEATURES), "serving_signature": age})
-    exports["scann"] = export_trained(retrieved, root, "two_stage_scann", index="scann", k=K, rerank=ranked,
-                                      num_candidates=NUM_CANDIDATES)
+    age = {"age": tf.TensorSpec([None], tf.int64)}  # a signature override, as a recipe may give one
+    retrieved = TrainResult(
+        model=retrieval,
+        figures={},
+        artifacts=RetrievalArtifacts(
+            feature_spec=spec,
+            query_features=["user_id", "age"],
+            candidates=catalogue(),
+            split=split(),
+            serving_signature=age,
+        ),
+    )
+    ranked = TrainResult(
+        model=ranking,
+        figures={},
+        artifacts=RankingArtifacts(
+            feature_spec=spec, features=list(TinyRanking.FEATURES), split=split(), serving_signature=age
+        ),
+    )
+    exports["scann"] = export_trained(
+        retrieved, root, "two_stage_scann", index="scann", k=K, rerank=ranked, num_candidates=NUM_CANDIDATES
+    )
     return retrieval, ranking, root, common, exports
 
 
@@ -55,9 +89,12 @@ def retrieve_then_rank_by_hand(retrieval, ranking, features):
     ids, probabilities = [], []
     for row, vector in enumerate(query):
         rows = np.argsort(-(items @ vector), kind="stable")[:NUM_CANDIDATES]
-        pairs = {"user_id": np.repeat(features["user_id"][row], NUM_CANDIDATES),
-                 "age": np.repeat(features["age"][row], NUM_CANDIDATES),
-                 "item_id": table["item_id"][rows], "genres": genres[rows]}
+        pairs = {
+            "user_id": np.repeat(features["user_id"][row], NUM_CANDIDATES),
+            "age": np.repeat(features["age"][row], NUM_CANDIDATES),
+            "item_id": table["item_id"][rows],
+            "genres": genres[rows],
+        }
         click = tf.sigmoid(ranking({k: tf.constant(v) for k, v in pairs.items()})["click"][:, 0]).numpy()
         best = np.argsort(-click, kind="stable")[:K]
         ids.append(table["item_id"][rows][best])
@@ -68,7 +105,8 @@ def retrieve_then_rank_by_hand(retrieval, ranking, features):
 def test_brute_force_two_stage_equals_retrieve_then_rank_by_hand(setup):
     retrieval, ranking, _, _, exports = setup
     served = exports["brute_force"].module.serving_default(
-        {k: tf.constant(v) for k, v in requests().items()}, tf.fill([1, 0], ""))
+        {k: tf.constant(v) for k, v in requests().items()}, tf.fill([1, 0], "")
+    )
     expected_ids, expected_scores = retrieve_then_rank_by_hand(retrieval, ranking, requests())
     np.testing.assert_allclose(served["scores"].numpy(), expected_scores, rtol=1e-5)
     np.testing.assert_array_equal(as_bytes(served["item_ids"].numpy()), as_bytes(expected_ids))
@@ -85,9 +123,8 @@ def test_scann_two_stage_reloads_in_a_fresh_process_with_the_same_answers(setup,
     for loader in ("tf1", "tf2"):
         np.testing.assert_array_equal(loaded[f"{loader}/item_ids"], as_bytes(served["item_ids"].numpy()))
         np.testing.assert_allclose(loaded[f"{loader}/scores"], served["scores"].numpy(), rtol=1e-6)
-        np.testing.assert_allclose(loaded[f"{loader}/retrieval_scores"], served["retrieval_scores"].numpy(),
-                                   rtol=1e-6)
-    assert (np.diff(loaded["tf1/scores"], axis=1) <= 0).all()        # ordered by the ranking model
+        np.testing.assert_allclose(loaded[f"{loader}/retrieval_scores"], served["retrieval_scores"].numpy(), rtol=1e-6)
+    assert (np.diff(loaded["tf1/scores"], axis=1) <= 0).all()  # ordered by the ranking model
     assert loaded["warmup/0/item_ids"].shape == (1, K) and loaded["warmup/1/item_ids"].shape == (4, K)
 
 

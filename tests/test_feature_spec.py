@@ -1,4 +1,5 @@
 """FeatureSpec: vocabularies from training data only, OOV, JSON round trip, clear errors."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -17,9 +18,15 @@ def _columns():
 
 
 def _spec():
-    return FeatureSpec([Feature("user_id", "categorical"), Feature("item_id", "categorical", dtype="int64"),
-                        Feature("age", "numeric"), Feature("genres", "sequence", max_length=3),
-                        Feature("title", "text")])
+    return FeatureSpec(
+        [
+            Feature("user_id", "categorical"),
+            Feature("item_id", "categorical", dtype="int64"),
+            Feature("age", "numeric"),
+            Feature("genres", "sequence", max_length=3),
+            Feature("title", "text"),
+        ]
+    )
 
 
 def test_fit_learns_vocabularies_by_frequency_and_statistics():
@@ -71,7 +78,7 @@ def test_a_spec_that_does_not_match_the_data_names_the_feature(tmp_path):
         _spec().fit({k: v for k, v in columns.items() if k != "age"})
     with pytest.raises(FeatureSpecError, match="feature 'item_id': expected int64 ids, got dtype <U"):
         _spec().fit({**columns, "item_id": columns["item_id"].astype(str)})
-    with pytest.raises(FeatureSpecError, match="feature 'age': 1 NaN"):
+    with pytest.raises(FeatureSpecError, match=r"feature 'age': 1 value\(s\) are NaN"):
         _spec().fit({**columns, "age": np.array([1.0, np.nan, 2.0, 3.0], dtype=np.float32)})
     with pytest.raises(FeatureSpecError, match="feature 'genres': a sequence feature needs list values"):
         _spec().fit({**columns, "genres": np.array(["Drama"] * 4)})
@@ -82,3 +89,41 @@ def test_a_spec_that_does_not_match_the_data_names_the_feature(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(FeatureSpecError, match="bad.json: not a tfrecs FeatureSpec file"):
         FeatureSpec.load(str(tmp_path / "bad.json"))
+
+
+def test_encode_gives_the_lookup_layers_indices_and_passes_numerics_and_text_through():
+    spec = FeatureSpec(
+        [
+            Feature("user_id", "categorical", num_oov_buckets=2),
+            Feature("item_id", "categorical", dtype="int64"),
+            Feature("age", "numeric"),
+            Feature("genres", "sequence", max_length=3),
+            Feature("history", "sequence", dtype="int64"),
+            Feature("title", "text"),
+        ]
+    )
+    spec = spec.fit({**_columns(), "history": object_column([(7, 8), (8,), (), (9, 8)])})
+    columns = {
+        "user_id": np.array(["u2", "nobody", "u1"]),
+        "item_id": np.array([9, 12345, 7], np.int64),
+        "age": np.array([1.0, 2.0, 3.0], np.float32),
+        "genres": object_column([("Comedy", "", "Drama", "Drama"), (), ("Western",)]),
+        "history": object_column([(8, -1, 9), (), (7,)]),
+        "title": np.array(["a", "b", "c"]),
+    }
+    encoded = spec.encode(columns)
+    expected_users = spec.lookup_layer("user_id")(tf.constant(columns["user_id"])).numpy()
+    assert encoded["user_id"].tolist() == expected_users.tolist() and encoded["user_id"][0] == 2 + 1  # 2 OOV buckets
+    assert encoded["item_id"].tolist() == [3, 0, 1]
+    # sequence: [padding 0, OOV 1, Drama 2, Comedy 3]; max_length=3 keeps the first three places
+    assert encoded["genres"].tolist() == [[3, 0, 2], [0, 0, 0], [1, 0, 0]]
+    assert encoded["history"].tolist() == [[2, 0, 4], [0, 0, 0], [3, 0, 0]]  # vocabulary [8, 7, 9]; raw -1 pads
+    assert encoded["genres"].dtype == np.int64 and encoded["history"].dtype == np.int64
+    np.testing.assert_array_equal(encoded["age"], columns["age"])
+    np.testing.assert_array_equal(encoded["title"], columns["title"])
+    padded = spec.encode({"history": np.array([[-1, 8, 9], [7, -1, -1]], np.int64)}, features=["history"])
+    assert padded["history"].tolist() == [[0, 2, 4], [3, 0, 0]]
+    with pytest.raises(FeatureSpecError, match="'title' is missing"):
+        spec.encode({k: v for k, v in columns.items() if k != "title"})
+    with pytest.raises(FeatureSpecError, match="expected int64 ids"):
+        spec.encode({"item_id": np.array(["7"])}, features=["item_id"])

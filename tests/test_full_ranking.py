@@ -1,4 +1,5 @@
 """Full-ranking protocol: hand-computed tiny cases, a NumPy cross-check, input errors."""
+
 import numpy as np
 import pytest
 
@@ -26,8 +27,11 @@ def reference_full_ranking(scores, positives, exclusions, ks):
     for user in evaluated:
         relevant = set(positives[user])
         for k in ks:
-            ranks = [rank for rank, item in enumerate(order[user, :k], start=1)
-                     if item in relevant and masked[user, item] > NEG_INF]
+            ranks = [
+                rank
+                for rank, item in enumerate(order[user, :k], start=1)
+                if item in relevant and masked[user, item] > NEG_INF
+            ]
             sums[f"hr@{k}"] += 1.0 if ranks else 0.0
             sums[f"recall@{k}"] += len(ranks) / len(relevant)
             sums[f"precision@{k}"] += len(ranks) / k
@@ -49,8 +53,7 @@ def pairs(per_user):
 
 
 def evaluate(scores, positives, exclusions, ks, batch_size=1024):
-    targets = RankingTargets.from_pairs(*pairs(positives), *pairs(exclusions),
-                                        num_items=np.shape(scores)[1])
+    targets = RankingTargets.from_pairs(*pairs(positives), *pairs(exclusions), num_items=np.shape(scores)[1])
     return evaluate_full_ranking(lookup_scores(scores), targets, ks=ks, batch_size=batch_size)
 
 
@@ -142,6 +145,7 @@ def test_results_are_plain_floats_with_lower_case_names():
 
 
 # ---- bad input -------------------------------------------------------------------------
+
 
 def test_mismatched_pair_lengths_name_the_arguments():
     with pytest.raises(ValueError, match="users has 2 entries but items has 1"):

@@ -1,12 +1,12 @@
 """Hard-negative mining: exact top-k of non-positives (matmul and TFRS BruteForce agree
 with NumPy), refreshed on schedule during ``fit`` and seen by the running pipeline."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
 
-from tfrecs.pipelines import (HardNegativeMiner, HardNegativeRefresh, PositiveIndex, SamplingError,
-                              add_hard_negatives)
+from tfrecs.pipelines import HardNegativeMiner, HardNegativeRefresh, PositiveIndex, SamplingError, add_hard_negatives
 
 USERS, ITEMS, DIM, K = 30, 45, 4, 3
 
@@ -31,8 +31,9 @@ def _reference(queries, candidates, index):
 def test_mined_negatives_are_the_top_scored_non_positives(method):
     queries, candidates, index = _world()
     table = tf.Variable(queries)
-    miner = HardNegativeMiner(lambda users: tf.gather(table, users), candidates, USERS, K, exclude=index,
-                              method=method, batch_size=7)
+    miner = HardNegativeMiner(
+        lambda users: tf.gather(table, users), candidates, USERS, K, exclude=index, method=method, batch_size=7
+    )
     miner.refresh()
     np.testing.assert_array_equal(miner.table.numpy(), _reference(queries, candidates, index))
     for user in range(USERS):

@@ -1,4 +1,5 @@
 """`import tfrecs` selects tf_keras, and refuses clearly when Keras 3 is already bound."""
+
 import os
 import subprocess
 import sys

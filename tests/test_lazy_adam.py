@@ -1,4 +1,5 @@
 """LazyAdam: Adam on dense gradients; row-sparse updates that leave absent rows alone."""
+
 import numpy as np
 import tensorflow as tf
 import tf_keras
@@ -8,7 +9,9 @@ from tfrecs.training.lazy_adam import LazyAdam
 
 
 def _step(optimizer, table, rows, grads):
-    optimizer.apply_gradients([(tf.IndexedSlices(tf.constant(grads), tf.constant(rows), tf.constant(table.shape)), table)])
+    optimizer.apply_gradients(
+        [(tf.IndexedSlices(tf.constant(grads), tf.constant(rows), tf.constant(table.shape)), table)]
+    )
 
 
 def test_first_sparse_step_equals_adam_and_absent_rows_keep_their_values():

@@ -1,5 +1,6 @@
 """LightGCN: hand-computed propagation, one propagation per step, planted structure beats popularity,
 exported towers, clear errors."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -8,12 +9,13 @@ import tf_keras
 from tfrecs import models
 from tfrecs.data import make_split, synthetic_implicit
 from tfrecs.evaluation import evaluate_protocol
+from tfrecs.export.artifacts import RetrievalArtifacts
 from tfrecs.layers.graph_propagation import EmptyGraphError, GraphPropagation, normalized_adjacency
+from tfrecs.models import MissingInputError
 from tfrecs.models.lightgcn import LightGCN
 from tfrecs.models.popularity import Popularity
+from tfrecs.pipelines import IdData
 from tfrecs.recipes import TrainConfig, train
-from tfrecs.recipes.lightgcn import lightgcn_score_fn
-from tfrecs.recipes.neumf import IdData
 
 
 def test_propagation_on_a_three_node_graph_equals_the_hand_computed_normalised_sums():
@@ -22,8 +24,8 @@ def test_propagation_on_a_three_node_graph_equals_the_hand_computed_normalised_s
     s = 1 / np.sqrt(2.0)
     np.testing.assert_allclose(tf.sparse.to_dense(adjacency).numpy(), [[0, 0, s], [0, 0, s], [s, s, 0]], rtol=1e-6)
     e0 = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 3.0]], np.float32)
-    e1 = np.array([[2 * s, 3 * s], [2 * s, 3 * s], [s, s]])          # u <- i0 / sqrt2; i0 <- (u0 + u1) / sqrt2
-    e2 = np.array([[0.5, 0.5], [0.5, 0.5], [2.0, 3.0]])              # u <- e1[i0] / sqrt2; i0 <- 2 * e1[u] / sqrt2
+    e1 = np.array([[2 * s, 3 * s], [2 * s, 3 * s], [s, s]])  # u <- i0 / sqrt2; i0 <- (u0 + u1) / sqrt2
+    e2 = np.array([[0.5, 0.5], [0.5, 0.5], [2.0, 3.0]])  # u <- e1[i0] / sqrt2; i0 <- 2 * e1[u] / sqrt2
     out = GraphPropagation(adjacency, num_layers=2)(tf.constant(e0)).numpy()
     np.testing.assert_allclose(out, (e0 + e1 + e2) / 3, rtol=1e-6)
     np.testing.assert_allclose(GraphPropagation(adjacency, num_layers=0)(tf.constant(e0)).numpy(), e0)
@@ -49,8 +51,15 @@ def _tiny():
 
 def _model(data, loss="bpr", **kwargs):
     train_part = data.split.train
-    return LightGCN(data.spec, train_part.interactions["user_id"], train_part.interactions["item_id"],
-                    embedding_dim=16, num_layers=2, loss=loss, **kwargs)
+    return LightGCN.from_interactions(
+        data.spec,
+        train_part.interactions["user_id"],
+        train_part.interactions["item_id"],
+        embedding_dim=16,
+        num_layers=2,
+        objective=loss,
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize("loss", ["bpr", "softmax"])
@@ -71,7 +80,7 @@ def test_trains_on_planted_structure_and_beats_popularity(loss):
     model.compile(optimizer=tf_keras.optimizers.Adam(0.05))
     batches = data.batches(256, 1, "pairwise") if loss == "bpr" else data.positive_batches(256)
     model.fit(batches, epochs=6, verbose=0)
-    learned = evaluate_protocol(lightgcn_score_fn(model, data), data.split, "random-full", ks=(10,))
+    learned = evaluate_protocol(data.score_fn(model), data.split, "random-full", ks=(10,))
     floor = evaluate_protocol(Popularity.from_dataset(data.split.train), data.split, "random-full", ks=(10,))
     assert learned["ndcg@10"] > 1.3 * floor["ndcg@10"], (learned["ndcg@10"], floor["ndcg@10"])
 
@@ -83,35 +92,70 @@ def test_exported_towers_serve_the_final_embeddings_for_raw_ids():
     users = {"user_id": data.user_ids[:5]}
     items = {"item_id": data.item_ids[:7]}
     np.testing.assert_allclose(query_tower(users).numpy(), model.compute_query_embeddings(users).numpy(), rtol=1e-6)
-    np.testing.assert_allclose(candidate_tower(items).numpy(), model.compute_candidate_embeddings(items).numpy(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        candidate_tower(items).numpy(), model.compute_candidate_embeddings(items).numpy(), rtol=1e-6
+    )
     assert query_tower.trainable_weights == [] and models.get("lightgcn") is LightGCN
-    unknown = query_tower({"user_id": np.array([10 ** 9])}).numpy()  # OOV bucket: an isolated node
+    unknown = query_tower({"user_id": np.array([10**9])}).numpy()  # OOV bucket: an isolated node
     np.testing.assert_allclose(unknown[0], model.ego_embeddings.numpy()[0] / 3, rtol=1e-6)
 
 
 def test_bad_input_gets_a_clear_error():
     data = _tiny()
     with pytest.raises(EmptyGraphError, match="the interaction graph is empty"):
-        LightGCN(data.spec, np.array([], np.int64), np.array([], np.int64))
+        LightGCN.from_interactions(data.spec, np.array([], np.int64), np.array([], np.int64))
     model = _model(data)
-    with pytest.raises(KeyError, match="missing feature 'user_id'"):
+    with pytest.raises(MissingInputError, match=r"reads input\(s\) \['user_id'\]"):
         model.compute_query_embeddings({"uid": tf.constant([1], tf.int64)})
-    with pytest.raises(KeyError, match="missing feature 'negative_item_id'"):
+    with pytest.raises(MissingInputError, match=r"reads input\(s\) \['negative_item_id'\]"):
         model.compute_loss({"user_id": tf.constant([1], tf.int64), "item_id": tf.constant([1], tf.int64)})
-    size = data.spec["item_id"].vocabulary_size
-    indexed = LightGCN(data.spec, np.array([1, 2]), np.array([1, 3]), embedding_dim=4, raw_ids=False)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"feature 'item_id': id outside the vocabulary \[0, {size}\)"):
-        indexed.compute_candidate_embeddings({"item_id": tf.constant([size + 5], tf.int64)})
-    with pytest.raises(ValueError, match="loss='hinge' is not a LightGCN loss"):
+    with pytest.raises(ValueError, match="objective='hinge' is not a LightGCN objective"):
         _model(data, loss="hinge")
+    with pytest.raises(ValueError, match=r"have 2 distinct \(user, item\) pairs but .* num_edges=3"):
+        LightGCN(data.spec, num_edges=3).set_graph(data.user_ids[:2], data.item_ids[:2])
+
+
+def test_the_graph_is_weights_not_config_and_survives_a_rebuild():
+    data = _tiny()
+    model = _model(data)
+    users = {"user_id": tf.constant(data.user_ids[:5])}
+    config = model.get_config()
+    train = data.split.train
+    assert config["num_edges"] == len(np.unique(train.user_indices() * 1000 + train.item_indices()))
+    assert len(str(config)) < 5000  # vocabularies and sizes, no edge list
+    clone = LightGCN.from_config(config)
+    assert not np.allclose(clone(users).numpy(), model(users).numpy())  # zero graph, other embeddings
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(clone(users).numpy(), model(users).numpy(), rtol=1e-6)
+
+
+def test_recommend_ranks_the_known_items_with_the_final_embeddings():
+    data = _tiny()
+    model = _model(data)
+    users = {"user_id": tf.constant(data.user_ids[:3])}
+    ids, scores = model.recommend(users, k=4, exclude=[[data.item_ids[0]], [], []])
+    user_table, item_table = model.final_embeddings()
+    catalogue = np.asarray(data.spec["item_id"].vocabulary)
+    rows = data.spec.lookup_layer("item_id")(catalogue).numpy()
+    grid = model(users).numpy() @ item_table.numpy()[rows].T
+    grid[0, catalogue == data.item_ids[0]] = -np.inf
+    np.testing.assert_array_equal(ids.numpy(), catalogue[np.argsort(-grid, axis=1, kind="stable")[:, :4]])
+    np.testing.assert_allclose(scores.numpy(), -np.sort(-grid, axis=1)[:, :4], rtol=1e-5)
 
 
 def test_recipe_runs_from_the_command_line_path_with_softmax():
-    result = train(TrainConfig(model="lightgcn", dataset="synthetic-implicit", epochs=1, verbose=0,
-                               hparams={"loss": "softmax", "max_positives": 3000, "embedding_dim": 8}))
+    result = train(
+        TrainConfig(
+            model="lightgcn",
+            dataset="synthetic-implicit",
+            epochs=1,
+            verbose=0,
+            hparams={"objective": "softmax", "max_positives": 3000, "embedding_dim": 8},
+        )
+    )
     assert result.figures["split"] == "test" and result.figures["epochs"] == 1
+    assert result.figures["objective"] == "softmax" and result.model.embedding_dim == 8
     assert {"ndcg@10", "recall@20", "seconds_per_epoch", "seed"} <= set(result.figures)
-    assert set(result.artifacts) >= {"feature_spec", "query_features", "candidates", "split"}
-    assert len(result.artifacts["candidates"]["item_id"]) == 500
-
+    artifacts = result.artifacts
+    assert isinstance(artifacts, RetrievalArtifacts) and artifacts.query_features == ["user_id"]
+    assert len(artifacts.candidates["item_id"]) == 500 and set(artifacts.user_query_features) == {"user_id"}

@@ -1,4 +1,5 @@
 """mixed_float16: float32 variables, float16 compute, loss scaling that learns and survives overflow."""
+
 import os
 import sys
 
@@ -55,7 +56,10 @@ def test_retrieval_top_k_metrics_evaluate_in_float32(mixed_float16):
     items = tf.range(tm.NUM_ITEMS)
     index.index(model.candidate_embeddings({"item_id": items}), items)
     results = model.evaluate(tm.dataset(rows, 16), return_dict=True, verbose=0)
-    top1, top5 = results["factorized_top_k/top_1_categorical_accuracy"], results["factorized_top_k/top_5_categorical_accuracy"]
+    top1, top5 = (
+        results["factorized_top_k/top_1_categorical_accuracy"],
+        results["factorized_top_k/top_5_categorical_accuracy"],
+    )
     assert 0.0 <= top1 <= top5 <= 1.0 and top5 > 0.0
     assert np.isfinite(results["loss"])
 
@@ -137,17 +141,31 @@ def test_sasrec_learns_under_mixed_float16_with_float32_towers(mixed_float16, ob
     """Attention and feed-forward run in float16; softmax / logits / losses and tower outputs in float32."""
     from tfrecs.data import make_split
     from tfrecs.data.synthetic import synthetic_sequences
-    from tfrecs.models.sasrec import SASRec
-    from tfrecs.recipes.sasrec import causal_batches
-    from tfrecs.recipes.sequential_common import SequenceData
+    from tfrecs.models import SASRec
+    from tfrecs.pipelines import SequenceData
 
-    data = SequenceData.from_split(make_split(synthetic_sequences(num_users=120, num_items=30, min_length=10,
-                                                                  max_length=16, follow_probability=0.9, seed=2), "loo"))
+    data = SequenceData.from_split(
+        make_split(
+            synthetic_sequences(
+                num_users=120, num_items=30, min_length=10, max_length=16, follow_probability=0.9, seed=2
+            ),
+            "loo",
+        )
+    )
     tf_keras.utils.set_random_seed(0)
-    model = SASRec(data.item_ids, data.counts, objective=objective, num_negatives=8, dim=16, max_len=10,
-                   num_blocks=1, num_heads=2, dropout=0.0)
+    model = SASRec(
+        data.item_ids,
+        data.counts,
+        objective=objective,
+        num_negatives=8,
+        dim=16,
+        max_len=10,
+        num_blocks=1,
+        num_heads=2,
+        dropout=0.0,
+    )
     model.compile(optimizer=tf_keras.optimizers.Adam(1e-2))
-    losses = model.fit(causal_batches(data, 10, 64, seed=0), epochs=4, verbose=0).history["loss"]
+    losses = model.fit(data.causal_batches(10, 64, seed=0), epochs=4, verbose=0).history["loss"]
     assert isinstance(model.optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
     assert model.encoder.compute_dtype == "float16"
     assert all(np.isfinite(losses)) and losses[-1] < 0.9 * losses[0], losses

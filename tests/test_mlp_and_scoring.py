@@ -1,4 +1,5 @@
 """MLP layer and the shared recipe scoring helpers."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -23,7 +24,8 @@ def test_mlp_computes_relu_layers_by_hand():
     mlp = MLP([2], output_units=1)
     x = tf.constant([[1.0, -2.0]])
     mlp(x)
-    (k1, b1), (k2, b2) = (mlp.blocks[0][0].kernel.numpy(), mlp.blocks[0][0].bias.numpy()), (mlp.head.kernel.numpy(), mlp.head.bias.numpy())
+    k1, b1 = mlp.hidden_layers[0].kernel.numpy(), mlp.hidden_layers[0].bias.numpy()
+    k2, b2 = mlp.head.kernel.numpy(), mlp.head.bias.numpy()
     expected = np.maximum(x.numpy() @ k1 + b1, 0) @ k2 + b2
     np.testing.assert_allclose(mlp(x).numpy(), expected, rtol=1e-6)
 

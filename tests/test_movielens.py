@@ -1,11 +1,12 @@
 """MovieLens loading: the real ML-100K, every GroupLens layout, checksums, clear errors."""
+
 import os
 import shutil
 
 import numpy as np
 import pytest
 
-from tfrecs.data import DatasetUnavailableError, MalformedFileError, load_dataset, load_movielens
+from tfrecs.data import DataNotFoundError, DatasetUnavailableError, MalformedFileError, load_dataset, load_movielens
 from tfrecs.data.movielens import RECBOLE_FILES, default_cache_dir, fetch_ml100k
 
 
@@ -26,8 +27,12 @@ def test_ml100k_features_are_parsed(ml100k):
     land_before_time = int(np.flatnonzero(items["item_id"] == "1412")[0])
     assert items["release_year"][land_before_time] == 1995
     user_one = int(np.flatnonzero(ml100k.users["user_id"] == "1")[0])
-    assert (ml100k.users["age"][user_one], ml100k.users["gender"][user_one],
-            ml100k.users["occupation"][user_one], ml100k.users["zip_code"][user_one]) == (24, "M", "technician", "85711")
+    assert (
+        ml100k.users["age"][user_one],
+        ml100k.users["gender"][user_one],
+        ml100k.users["occupation"][user_one],
+        ml100k.users["zip_code"][user_one],
+    ) == (24, "M", "technician", "85711")
 
 
 def test_cache_dir_argument_and_environment_variable(tmp_path, monkeypatch):
@@ -56,10 +61,21 @@ def test_fetch_repairs_a_corrupt_cache_from_pypi(tmp_path):
 def test_no_source_error_names_every_place_tried(tmp_path, monkeypatch):
     monkeypatch.delenv("TFRECS_DATA_DIR", raising=False)
     with pytest.raises(DatasetUnavailableError) as error:
-        load_movielens("ml-1m", data_dir=str(tmp_path), cache_dir=str(tmp_path))
+        load_movielens("ml-1m", cache_dir=str(tmp_path))
     message = str(error.value)
-    assert f"data directory {tmp_path}" in message and "ratings.dat" in message
+    assert "data directory: none given" not in message  # auto without a directory: not an attempt
     assert "TFDS movielens/1m-ratings" in message
+    with pytest.raises(DatasetUnavailableError, match="data directory: none given"):
+        load_movielens("ml-1m", cache_dir=str(tmp_path), source="dir")
+
+
+def test_a_named_directory_is_the_only_source(tmp_path, monkeypatch):
+    # An empty named directory is an error naming it and the files looked for: no TFDS, no cache.
+    monkeypatch.delenv("TFRECS_DATA_DIR", raising=False)
+    with pytest.raises(DataNotFoundError) as error:
+        load_movielens("ml-1m", data_dir=str(tmp_path), cache_dir=str(tmp_path))
+    assert f"data directory {tmp_path} holds none of" in str(error.value) and "ratings.dat" in str(error.value)
+    assert "TFDS" not in str(error.value)
 
 
 def _write(directory, name, text, encoding="utf-8"):
@@ -75,9 +91,13 @@ def _grouplens_100k(directory):
     flags_10[1] = flags_10[5] = "1"  # Action, Comedy
     flags_20 = ["0"] * 19
     flags_20[8] = "1"  # Drama
-    _write(directory, "u.item",
-           "10|Heat (1995)|01-Jan-1995||http://x|" + "|".join(flags_10) + "\n"
-           "20|Café Society|01-Jan-1996||http://y|" + "|".join(flags_20) + "\n", encoding="latin-1")
+    _write(
+        directory,
+        "u.item",
+        "10|Heat (1995)|01-Jan-1995||http://x|" + "|".join(flags_10) + "\n"
+        "20|Café Society|01-Jan-1996||http://y|" + "|".join(flags_20) + "\n",
+        encoding="latin-1",
+    )
 
 
 def test_grouplens_100k_layout(tmp_path):
@@ -93,7 +113,12 @@ def test_grouplens_100k_layout(tmp_path):
 def test_grouplens_1m_layout(tmp_path):
     _write(tmp_path, "ratings.dat", "1::1193::5::978300760\n2::661::3::978302109\n")
     _write(tmp_path, "users.dat", "1::F::1::10::48067\n2::M::56::16::70072\n", encoding="latin-1")
-    _write(tmp_path, "movies.dat", "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n661::James and the Giant Peach (1996)::Animation|Children's|Musical\n", encoding="latin-1")
+    _write(
+        tmp_path,
+        "movies.dat",
+        "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n661::James and the Giant Peach (1996)::Animation|Children's|Musical\n",
+        encoding="latin-1",
+    )
     ds = load_movielens("ml-1m", data_dir=str(tmp_path))
     assert len(ds) == 2
     assert ds.items["genres"][1] == ("Animation", "Children's", "Musical")
@@ -102,7 +127,11 @@ def test_grouplens_1m_layout(tmp_path):
 
 def test_grouplens_csv_layout(tmp_path):
     _write(tmp_path, "ratings.csv", "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,3,4.5,964981247\n")
-    _write(tmp_path, "movies.csv", 'movieId,title,genres\n1,Toy Story (1995),Adventure|Animation\n3,"Grumpier Old Men, The (1995)",Comedy|Romance\n')
+    _write(
+        tmp_path,
+        "movies.csv",
+        'movieId,title,genres\n1,Toy Story (1995),Adventure|Animation\n3,"Grumpier Old Men, The (1995)",Comedy|Romance\n',
+    )
     ds = load_movielens("ml-latest-small", data_dir=str(tmp_path))
     assert ds.interactions["rating"].tolist() == [4.0, 4.5]
     assert ds.items["title"].tolist() == ["Toy Story", "Grumpier Old Men, The"]

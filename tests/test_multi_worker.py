@@ -5,6 +5,7 @@ only through TF_CONFIG, on ports picked free at run time. A killed worker makes 
 one fail (MultiWorkerMirroredStrategy cannot continue without it); the job is then started
 again, as a cluster manager would, and resumes from the BackupAndRestore backup.
 """
+
 import json
 import os
 import signal

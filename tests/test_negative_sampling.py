@@ -1,5 +1,6 @@
 """Negative samplers: requested distributions (chi-square), exclusions never violated,
 reproducible seeds, pointwise / pairwise formats, logQ probabilities, clear errors."""
+
 import math
 
 import numpy as np
@@ -7,8 +8,16 @@ import pytest
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from tfrecs.pipelines import (PopularitySampler, PositiveIndex, SamplingError, UniformSampler,
-                              add_sampling_probability, item_counts, sample_negatives, sampling_probabilities)
+from tfrecs.pipelines import (
+    PopularitySampler,
+    PositiveIndex,
+    SamplingError,
+    UniformSampler,
+    add_sampling_probability,
+    item_counts,
+    sample_negatives,
+    sampling_probabilities,
+)
 
 
 def chi_square_p_value(observed, expected):
@@ -61,7 +70,7 @@ def test_excluded_positives_are_never_drawn_and_the_rest_is_renormalised(kind):
         own = draws[batch_users == user]
         assert not np.isin(own, index.user_items(user)).any()
     user0 = draws[batch_users == 0].ravel()
-    weights = np.ones(60) if kind == "uniform" else counts ** 0.75
+    weights = np.ones(60) if kind == "uniform" else counts**0.75
     weights[index.user_items(0)] = 0
     assert chi_square_p_value(np.bincount(user0, minlength=60), weights / weights.sum() * len(user0)) > 1e-4
 
@@ -95,8 +104,11 @@ def test_pointwise_and_pairwise_formats():
     users, items, index = _positives()
     genre = np.arange(60) % 7
     sampler = UniformSampler(60, exclude=index)
-    batch = _collect(sample_negatives(_batches(users[:10], items[:10], 10), sampler, 3, output="pointwise",
-                                      seed=0, item_features={"genre": genre}))[0]
+    batch = _collect(
+        sample_negatives(
+            _batches(users[:10], items[:10], 10), sampler, 3, output="pointwise", seed=0, item_features={"genre": genre}
+        )
+    )[0]
     assert batch["item_id"].shape == (40,)
     np.testing.assert_array_equal(batch["label"], np.tile([1, 0, 0, 0], 10))
     np.testing.assert_array_equal(batch["item_id"][::4], items[:10])
@@ -124,7 +136,9 @@ def test_missing_features_and_bad_arguments_are_named():
     with pytest.raises(KeyError, match="'user_id' is missing"):
         sample_negatives(batches, UniformSampler(10), 1)
     with pytest.raises(ValueError, match="output"):
-        sample_negatives(_batches(np.zeros(4, np.int64), np.zeros(4, np.int64)), UniformSampler(10), 1, output="listwise")
+        sample_negatives(
+            _batches(np.zeros(4, np.int64), np.zeros(4, np.int64)), UniformSampler(10), 1, output="listwise"
+        )
     with pytest.raises(ValueError, match="item indices"):
         PositiveIndex(np.zeros(2), np.array([1, 12]), 1, 10)
 
@@ -143,3 +157,25 @@ def test_sampling_probabilities_feed_tfrs_logq_correction(ml100k):
     plain = float(task(queries, candidates))
     corrected = float(task(queries, candidates, candidate_sampling_probability=batch["candidate_sampling_probability"]))
     assert np.isfinite(corrected) and corrected != pytest.approx(plain)
+
+
+@pytest.mark.parametrize("alpha", [-1, -0.01, float("nan"), float("inf"), -float("inf"), "0.75", None, True])
+def test_a_popularity_exponent_that_is_not_a_finite_number_above_zero_is_refused(alpha):
+    with pytest.raises(SamplingError, match=r"^PopularitySampler: alpha=.* must be a finite number >= 0"):
+        PopularitySampler(np.arange(1, 11), alpha=alpha)
+
+
+def test_sampler_counts_are_validated_naming_the_argument():
+    with pytest.raises(SamplingError, match="alpha=400.0 is too large"):
+        PopularitySampler(np.arange(1, 11) * 1000, alpha=400.0)
+    with pytest.raises(SamplingError, match="max_rounds=0 must be an integer >= 1"):
+        PopularitySampler(np.arange(1, 11), max_rounds=0)
+    with pytest.raises(SamplingError, match="UniformSampler: num_items=2.5 must be an integer"):
+        UniformSampler(2.5)
+    batches = _batches(np.zeros(4, np.int64), np.zeros(4, np.int64))
+    for bad in (0, -3, 1.5, True):
+        with pytest.raises(SamplingError, match=f"num_negatives={bad!r} must be an integer >= 1"):
+            sample_negatives(batches, UniformSampler(10), bad)
+    with pytest.raises(ValueError, match="seed='7' must be an integer"):
+        sample_negatives(batches, UniformSampler(10), 1, seed="7")
+    assert PopularitySampler(np.arange(1, 11), alpha=0).probabilities == pytest.approx(np.full(10, 0.1))

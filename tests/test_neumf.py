@@ -1,5 +1,6 @@
 """NCF / NeuMF: planted structure beats popularity, the paper's fused pre-trained weights, candidate
 scoring equals pairwise logits, clear errors."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -8,10 +9,12 @@ import tf_keras
 from tfrecs import models
 from tfrecs.data import make_split, synthetic_implicit
 from tfrecs.evaluation import evaluate_protocol
+from tfrecs.export.artifacts import RankingArtifacts
+from tfrecs.models import GMF, NCFMLP, MissingInputError
 from tfrecs.models.neumf import NeuMF
 from tfrecs.models.popularity import Popularity
+from tfrecs.pipelines import IdData
 from tfrecs.recipes import TrainConfig, train
-from tfrecs.recipes.neumf import IdData, neumf_score_fn
 
 
 def _tiny():
@@ -33,7 +36,7 @@ def test_neumf_trains_on_planted_structure_and_beats_popularity():
     model = _small(data, "neumf")
     model.compile(optimizer=tf_keras.optimizers.Adam(0.01))
     model.fit(data.batches(500, num_negatives=4, output="pointwise", sampler="uniform"), epochs=8, verbose=0)
-    learned = evaluate_protocol(neumf_score_fn(model, data), data.split, "random-full", ks=(10,))
+    learned = evaluate_protocol(data.score_fn(model), data.split, "random-full", ks=(10,))
     floor = evaluate_protocol(Popularity.from_dataset(data.split.train), data.split, "random-full", ks=(10,))
     assert learned["ndcg@10"] > 1.3 * floor["ndcg@10"], (learned["ndcg@10"], floor["ndcg@10"])
     assert models.get("neumf") is NeuMF
@@ -53,12 +56,17 @@ def test_fused_weights_after_pretraining_are_the_papers_concatenation():
     np.testing.assert_allclose(kernel, np.concatenate([alpha * gmf_kernel, (1 - alpha) * mlp_kernel]), rtol=1e-6)
     np.testing.assert_allclose(bias, alpha * gmf_bias + (1 - alpha) * mlp_bias, rtol=1e-6)
     for key in ("user_id", "item_id"):
-        np.testing.assert_array_equal(fused.gmf_embeddings[key].get_weights()[0], gmf.gmf_embeddings[key].get_weights()[0])
-        np.testing.assert_array_equal(fused.mlp_embeddings[key].get_weights()[0], mlp.mlp_embeddings[key].get_weights()[0])
+        np.testing.assert_array_equal(
+            fused.gmf_embeddings[key].get_weights()[0], gmf.gmf_embeddings[key].get_weights()[0]
+        )
+        np.testing.assert_array_equal(
+            fused.mlp_embeddings[key].get_weights()[0], mlp.mlp_embeddings[key].get_weights()[0]
+        )
     # the fused prediction is the alpha-mix of the two pre-trained logits
     pairs = _pairs(data)
-    np.testing.assert_allclose(fused(pairs).numpy(), alpha * gmf(pairs).numpy() + (1 - alpha) * mlp(pairs).numpy(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        fused(pairs).numpy(), alpha * gmf(pairs).numpy() + (1 - alpha) * mlp(pairs).numpy(), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_candidate_scores_equal_pairwise_logits():
@@ -73,12 +81,10 @@ def test_candidate_scores_equal_pairwise_logits():
 def test_bad_input_gets_a_clear_error():
     data = _tiny()
     model = _small(data, "neumf")
-    with pytest.raises(KeyError, match="missing feature 'item_id'"):
+    with pytest.raises(MissingInputError, match=r"NeuMF reads input\(s\) \['item_id'\]"):
         model({"user_id": tf.constant(data.user_ids[:2])})
-    size = data.spec["user_id"].vocabulary_size
-    indexed = _small(data, "gmf", raw_ids=False)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"feature 'user_id': id outside the vocabulary \[0, {size}\)"):
-        indexed({"user_id": tf.constant([size], tf.int64), "item_id": tf.constant([1], tf.int64)})
+    with pytest.raises(TypeError, match="raw_ids"):  # models read raw ids only
+        _small(data, "gmf", raw_ids=False)
     gmf, mlp = _small(data, "gmf"), _small(data, "mlp")
     for model in (gmf, mlp):
         model(_pairs(data))
@@ -91,10 +97,43 @@ def test_bad_input_gets_a_clear_error():
 
 
 def test_recipe_with_pretraining_runs_end_to_end():
-    result = train(TrainConfig(model="neumf", dataset="synthetic-implicit", epochs=1, verbose=0,
-                               hparams={"pretrain": True, "max_positives": 2000, "batch_size": 1000,
-                                        "num_negatives": 2}))
+    result = train(
+        TrainConfig(
+            model="neumf",
+            dataset="synthetic-implicit",
+            epochs=1,
+            verbose=0,
+            hparams={"pretrain": True, "max_positives": 2000, "batch_size": 1000, "num_negatives": 2},
+        )
+    )
     assert result.figures["split"] == "test" and result.figures["epochs"] == 1
     assert result.figures["pretrain_epochs"] == {"gmf": 1, "mlp": 1}
     assert {"hr@10", "mrr@10", "ndcg@20", "seconds_per_epoch", "seed"} <= set(result.figures)
     assert result.model.mode == "neumf"
+    assert isinstance(result.artifacts, RankingArtifacts) and result.artifacts.features == ["user_id", "item_id"]
+
+
+def test_recommend_scores_the_owned_catalogue_and_returns_raw_ids():
+    data = _tiny()
+    model = _small(data, "neumf")
+    users = tf.constant(data.user_ids[:3])
+    ids, scores = model.recommend({"user_id": users}, k=5, users_per_chunk=2)
+    catalogue = np.asarray(data.spec["item_id"].vocabulary)
+    grid = model.score_candidates(users, tf.constant(catalogue)).numpy()
+    np.testing.assert_array_equal(ids.numpy(), catalogue[np.argsort(-grid, axis=1, kind="stable")[:, :5]])
+    np.testing.assert_allclose(scores.numpy(), -np.sort(-grid, axis=1)[:, :5], rtol=1e-6)
+    best = ids.numpy()[:, 0]
+    excluded, _ = model.recommend({"user_id": users}, k=5, exclude=[[best[0]], [best[1]], []])
+    assert best[0] not in excluded.numpy()[0] and best[1] not in excluded.numpy()[1]
+    assert excluded.numpy()[2, 0] == best[2]
+
+
+def test_pretraining_parts_are_ncf_models_with_a_fixed_mode():
+    data = _tiny()
+    gmf, mlp = GMF(data.spec, gmf_dim=8), NCFMLP(data.spec, mlp_embedding_dim=8, mlp_units=(16, 8))
+    assert (gmf.mode, mlp.mode) == ("gmf", "mlp") and "mode" not in gmf.get_config()
+    for model in (gmf, mlp):
+        model(_pairs(data))
+        assert type(model).from_config(model.get_config()).get_config() == model.get_config()
+    fused = NeuMF.from_pretrained(gmf, mlp, alpha=0.5)
+    assert type(fused) is NeuMF and fused.mode == "neumf" and fused.mlp_units == (16, 8)

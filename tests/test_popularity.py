@@ -1,4 +1,5 @@
 """The popularity baseline through the real protocol code, against figures computed by hand."""
+
 import math
 
 import numpy as np
@@ -13,11 +14,22 @@ from tfrecs.models.popularity import Popularity
 def _toy_split():
     # u1: x, z, y | u2: x, y, z | u3: x, y, z, w  (in time order) -> LOO:
     # train u1{x} u2{x} u3{x, y}; valid u1 z, u2 y, u3 z; test u1 y, u2 z, u3 w.
-    rows = [("u1", "x", 1), ("u1", "z", 2), ("u1", "y", 3), ("u2", "x", 1), ("u2", "y", 2), ("u2", "z", 3),
-            ("u3", "x", 1), ("u3", "y", 2), ("u3", "z", 3), ("u3", "w", 4)]
+    rows = [
+        ("u1", "x", 1),
+        ("u1", "z", 2),
+        ("u1", "y", 3),
+        ("u2", "x", 1),
+        ("u2", "y", 2),
+        ("u2", "z", 3),
+        ("u3", "x", 1),
+        ("u3", "y", 2),
+        ("u3", "z", 3),
+        ("u3", "w", 4),
+    ]
     users, items, times = zip(*rows)
-    return make_split(RecDataset("toy", {"user_id": np.array(users), "item_id": np.array(items),
-                                         "timestamp": np.array(times)}), "loo")
+    return make_split(
+        RecDataset("toy", {"user_id": np.array(users), "item_id": np.array(items), "timestamp": np.array(times)}), "loo"
+    )
 
 
 def test_popularity_counts_training_interactions_in_catalogue_order():

@@ -1,4 +1,5 @@
 """Per-row top-K metrics from a hit matrix, checked against values computed by hand."""
+
 import numpy as np
 import pytest
 

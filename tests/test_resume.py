@@ -1,4 +1,5 @@
 """Resumable fits: a killed run restarts from its backup and ends exactly where an unbroken one does."""
+
 import json
 import os
 import signal
@@ -21,7 +22,14 @@ TIMEOUT = 120
 
 def _launch(run_dir, result, *extra):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    command = [sys.executable, os.path.join(WORKERS, "resumable_fit.py"), "--run-dir", str(run_dir), "--result", str(result)]
+    command = [
+        sys.executable,
+        os.path.join(WORKERS, "resumable_fit.py"),
+        "--run-dir",
+        str(run_dir),
+        "--result",
+        str(result),
+    ]
     log = open(str(result) + ".log", "w")
     return subprocess.Popen(command + list(extra), env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -76,6 +84,46 @@ def test_killed_fit_resumes_from_backup_and_matches_unbroken_run(tmp_path):
     assert os.path.exists(run_dir / "checkpoints" / "last.index")
     assert os.path.exists(run_dir / "checkpoints" / "best.index")
     assert any(name.startswith("events") for name in os.listdir(run_dir / "logs" / "train"))
+
+
+def _kill_when_paused(process, result):
+    try:
+        _wait_for(str(result) + ".paused", process)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+
+def test_killed_early_stopping_run_keeps_its_best_epoch_and_ends_like_an_unbroken_run(tmp_path):
+    # val_score per epoch: best at epoch 2; patience 3 stops after epoch 5. The kill falls in
+    # epoch 4, after the best epoch: a resume that forgot it would restore epoch 5's weights.
+    scores = "0.30,0.50,0.40,0.35,0.45,0.20,0.60,0.10"
+    args = ("--epochs", "8", "--scores", scores, "--patience", "3")
+    unbroken = _launch(tmp_path / "unbroken", tmp_path / "unbroken.json", *args)
+    crashing = _launch(
+        tmp_path / "resumed", tmp_path / "crashed.json", *args, "--pause-epoch", "3", "--pause-batch", "2"
+    )
+    _kill_when_paused(crashing, tmp_path / "crashed.json")
+    assert os.path.exists(tmp_path / "resumed" / "backup" / "state" / "state.json")
+
+    resumed = _finish(_launch(tmp_path / "resumed", tmp_path / "resumed.json", *args), tmp_path / "resumed.json")
+    reference = _finish(unbroken, tmp_path / "unbroken.json")
+
+    assert resumed["epochs_run"] == [3, 4]  # the killed epoch again, then the early stop
+    assert reference["epochs"] == resumed["epochs"] == [0, 1, 2, 3, 4]  # epochs counted from the start
+    assert resumed["history"]["val_score"] == reference["history"]["val_score"] == [0.30, 0.50, 0.40, 0.35, 0.45]
+    for name in ("loss", "val_loss", "val_auc"):
+        np.testing.assert_allclose(resumed["history"][name], reference["history"][name], atol=1e-6, err_msg=name)
+    assert resumed["final_val_auc"] == pytest.approx(reference["final_val_auc"], abs=1e-6)
+    for got, expected in zip(resumed["weights"], reference["weights"]):  # epoch 2's weights, restored
+        np.testing.assert_allclose(np.array(got), np.array(expected), atol=1e-6)
+    log = open(str(tmp_path / "resumed.json") + ".log").read()
+    assert "resuming" in log and "at epoch 4: 3 epoch(s) restored, best so far epoch 2 (val_score = 0.5)" in log
+    assert not os.path.exists(tmp_path / "resumed" / "backup" / "state")  # removed after the complete fit
 
 
 def test_fit_stops_early_on_a_validation_ranking_metric(tmp_path, capsys):

@@ -1,4 +1,5 @@
 """The NeuMF and LightGCN notebooks run top to bottom in quick mode and end with their figures."""
+
 import re
 
 import pytest

@@ -1,4 +1,5 @@
 """Sampled-negatives protocol: the sampler's guarantees and hand-computed evaluations."""
+
 import numpy as np
 import pytest
 
@@ -89,8 +90,9 @@ def test_popularity_sampling_rejects_uniform_frequencies():
 def test_uniform_draws_ignore_item_counts():
     targets = RankingTargets.from_pairs([0, 1], [0, 1], num_items=30)
     skewed = np.r_[np.full(29, 1e-6), 1e6]
-    np.testing.assert_array_equal(sample_negatives(targets, 5, "uniform", skewed, seed=3),
-                                  sample_negatives(targets, 5, "uniform", seed=3))
+    np.testing.assert_array_equal(
+        sample_negatives(targets, 5, "uniform", skewed, seed=3), sample_negatives(targets, 5, "uniform", seed=3)
+    )
 
 
 def test_items_with_zero_count_are_never_drawn():
@@ -109,14 +111,17 @@ def test_catalogue_too_small_for_num_negatives_is_an_error():
         sample_negatives(targets, 3)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"distribution": "zipf"}, "distribution"),
-    ({"distribution": "popularity"}, "item_counts"),
-    ({"distribution": "popularity", "item_counts": np.ones(3)}, r"item_counts must have shape \(10,\)"),
-    ({"distribution": "popularity", "item_counts": -np.ones(10)}, "non-negative"),
-    ({"item_counts": np.ones(9)}, r"item_counts must have shape \(10,\)"),
-    ({"num_negatives": 0}, "num_negatives"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"distribution": "zipf"}, "distribution"),
+        ({"distribution": "popularity"}, "item_counts"),
+        ({"distribution": "popularity", "item_counts": np.ones(3)}, r"item_counts must have shape \(10,\)"),
+        ({"distribution": "popularity", "item_counts": -np.ones(10)}, "non-negative"),
+        ({"item_counts": np.ones(9)}, r"item_counts must have shape \(10,\)"),
+        ({"num_negatives": 0}, "num_negatives"),
+    ],
+)
 def test_bad_sampler_arguments_are_rejected(kwargs, match):
     targets = RankingTargets.from_pairs([0], [0], num_items=10)
     with pytest.raises(ValueError, match=match):
@@ -126,9 +131,11 @@ def test_bad_sampler_arguments_are_rejected(kwargs, match):
 def test_hand_computed_ranks_ties_by_item_index_and_averages_per_user_first():
     targets = RankingTargets.from_pairs([0, 0, 1], [1, 4, 2], num_items=6)
     scores = [[5, 2, 2, 9, 0, 0], [1, 1, 1, 1, 1, 1]]
-    negatives = [[2, 3],  # (0, 1): candidates 3 (9), 1 (2), 2 (2) -> rank 2, tie won by index
-                 [0, 3],  # (0, 4): candidates 3, 0, 4 -> rank 3
-                 [0, 1]]  # (1, 2): all tied, 0 and 1 first -> rank 3
+    negatives = [
+        [2, 3],  # (0, 1): candidates 3 (9), 1 (2), 2 (2) -> rank 2, tie won by index
+        [0, 3],  # (0, 4): candidates 3, 0, 4 -> rank 3
+        [0, 1],
+    ]  # (1, 2): all tied, 0 and 1 first -> rank 3
     r = evaluate_sampled(lookup_scores(scores), targets, negatives, ks=(2, 3))
     # per user first: user 0 -> mean of ranks (2, 3), user 1 -> rank 3
     assert r["hr@2"] == pytest.approx((0.5 + 0.0) / 2)  # a plain mean over pairs would be 1/3
@@ -158,13 +165,16 @@ def test_matches_a_per_pair_reference_on_random_scores(random_targets):
     assert r["hr@10"] == pytest.approx(hr) and r["ndcg@10"] == pytest.approx(ndcg)
 
 
-@pytest.mark.parametrize("negatives,match", [
-    (np.zeros((2, 3), np.int64), r"shape \[num_pairs=3"),
-    (np.array([[1], [2], [9]]), "outside"),
-    (np.array([[1], [2], [4]]), "own positive"),
-    (np.array([[1, 1], [0, 1], [0, 1]]), "repeats"),
-    (np.array([[1.0], [2.0], [3.0]]), "integer"),
-])
+@pytest.mark.parametrize(
+    "negatives,match",
+    [
+        (np.zeros((2, 3), np.int64), r"shape \[num_pairs=3"),
+        (np.array([[1], [2], [9]]), "outside"),
+        (np.array([[1], [2], [4]]), "own positive"),
+        (np.array([[1, 1], [0, 1], [0, 1]]), "repeats"),
+        (np.array([[1.0], [2.0], [3.0]]), "integer"),
+    ],
+)
 def test_bad_negatives_are_rejected(negatives, match):
     targets = RankingTargets.from_pairs([0, 0, 1], [0, 3, 4], num_items=6)
     with pytest.raises(ValueError, match=match):

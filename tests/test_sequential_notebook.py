@@ -1,4 +1,5 @@
 """The sequential notebook runs in quick mode and ends with its JSON line of test figures."""
+
 import math
 
 from notebook_runner import last_json_line, run_notebook

@@ -1,4 +1,5 @@
 """Splits: exact hand-checked assignments, RecBole's counts on ML-100K, no leakage."""
+
 import numpy as np
 import pytest
 
@@ -8,12 +9,15 @@ from tfrecs.data.splits import recbole_counts
 
 def _toy():
     # user a: 4 events (two share timestamp 3: file order breaks the tie); b: 2; c: 1.
-    return RecDataset("toy", {
-        "user_id": np.array(["a", "a", "b", "a", "a", "b", "c"]),
-        "item_id": np.array(["i1", "i2", "i1", "i3", "i4", "i5", "i2"]),
-        "rating": np.array([5, 3, 4, 4, 1, 2, 5], dtype=np.float32),
-        "timestamp": np.array([1, 3, 5, 3, 9, 6, 2], dtype=np.int64),
-    })
+    return RecDataset(
+        "toy",
+        {
+            "user_id": np.array(["a", "a", "b", "a", "a", "b", "c"]),
+            "item_id": np.array(["i1", "i2", "i1", "i3", "i4", "i5", "i2"]),
+            "rating": np.array([5, 3, 4, 4, 1, 2, 5], dtype=np.float32),
+            "timestamp": np.array([1, 3, 5, 3, 9, 6, 2], dtype=np.int64),
+        },
+    )
 
 
 def _pairs(part):
@@ -44,8 +48,10 @@ def test_recbole_rounding_of_small_groups():
 @pytest.mark.parametrize("name", ["loo", "random", "random-global", "temporal"])
 def test_parts_are_disjoint_and_cover_every_interaction(ml100k, name):
     split = make_split(ml100k, name)
-    keys = [set(zip(p.interactions["user_id"], p.interactions["item_id"], p.interactions["timestamp"]))
-            for p in (split.train, split.valid, split.test)]
+    keys = [
+        set(zip(p.interactions["user_id"], p.interactions["item_id"], p.interactions["timestamp"]))
+        for p in (split.train, split.valid, split.test)
+    ]
     assert not (keys[0] & keys[1]) and not (keys[0] & keys[2]) and not (keys[1] & keys[2])
     assert sum(len(k) for k in keys) == len(ml100k)
 
@@ -66,8 +72,7 @@ def test_temporal_split_puts_the_latest_interactions_in_test(ml100k):
 
 
 def test_empty_split_and_unknown_names_are_clear_errors():
-    single = RecDataset("single", {"user_id": np.array(["a"]), "item_id": np.array(["x"]),
-                                   "timestamp": np.array([1])})
+    single = RecDataset("single", {"user_id": np.array(["a"]), "item_id": np.array(["x"]), "timestamp": np.array([1])})
     with pytest.raises(EmptySplitError, match="the test part of the 'loo' split is empty"):
         make_split(single, "loo")
     with pytest.raises(KeyError, match="unknown split 'lou'; known splits: loo, random"):
@@ -82,6 +87,10 @@ def test_implicit_threshold_and_k_core():
     assert to_implicit(toy, min_rating=4).interactions["rating"].min() >= 4
     # items with >= 2 users: i1 (a, b) and i2 (a, c); users then keep >= 1 each.
     assert _pairs(k_core(toy, min_user_interactions=1, min_item_interactions=2)) == [
-        ("a", "i1"), ("a", "i2"), ("b", "i1"), ("c", "i2")]
+        ("a", "i1"),
+        ("a", "i2"),
+        ("b", "i1"),
+        ("c", "i2"),
+    ]
     # 2-core: c goes, then i2..i5 fall below 2, then a and b hold one item each: nothing is left.
     assert len(k_core(toy, min_user_interactions=2, min_item_interactions=2)) == 0

@@ -1,11 +1,18 @@
 """Synthetic generators: deterministic for a seed, streamable, with learnable planted structure."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
 
-from tfrecs.data import (iter_synthetic_ctr, make_split, synthetic_ctr, synthetic_ctr_world, synthetic_implicit,
-                         synthetic_sequences)
+from tfrecs.data import (
+    iter_synthetic_ctr,
+    make_split,
+    synthetic_ctr,
+    synthetic_ctr_world,
+    synthetic_implicit,
+    synthetic_sequences,
+)
 from tfrecs.evaluation import auc
 from tfrecs.evaluation.protocols import evaluate_protocol
 from tfrecs.models.popularity import Popularity
@@ -16,8 +23,12 @@ def _same(a, b):
 
 
 def test_generators_are_deterministic_for_a_seed():
-    assert _same(synthetic_implicit(200, 100, 10, seed=5).interactions, synthetic_implicit(200, 100, 10, seed=5).interactions)
-    assert not _same(synthetic_implicit(200, 100, 10, seed=5).interactions, synthetic_implicit(200, 100, 10, seed=6).interactions)
+    assert _same(
+        synthetic_implicit(200, 100, 10, seed=5).interactions, synthetic_implicit(200, 100, 10, seed=5).interactions
+    )
+    assert not _same(
+        synthetic_implicit(200, 100, 10, seed=5).interactions, synthetic_implicit(200, 100, 10, seed=6).interactions
+    )
     assert _same(synthetic_ctr(3000, 50, seed=5), synthetic_ctr(3000, 50, seed=5))
     assert not _same(synthetic_ctr(3000, 50, seed=5), synthetic_ctr(3000, 50, seed=6))
     assert _same(synthetic_sequences(50, 40, seed=5).interactions, synthetic_sequences(50, 40, seed=5).interactions)
@@ -33,10 +44,12 @@ def test_streaming_yields_bounded_chunks_that_add_up():
 def test_ctr_schema_and_zipf_ids():
     rows = synthetic_ctr(200_000, vocabulary_sizes=1000, zipf_exponent=1.05, seed=2)
     assert sorted(rows) == sorted([f"I{i}" for i in range(1, 14)] + [f"C{i}" for i in range(1, 27)] + ["label"])
-    assert rows["C3"].dtype == np.int64 and rows["I3"].dtype == np.float32 and set(np.unique(rows["label"])) == {0.0, 1.0}
+    assert (
+        rows["C3"].dtype == np.int64 and rows["I3"].dtype == np.float32 and set(np.unique(rows["label"])) == {0.0, 1.0}
+    )
     counts = np.sort(np.bincount(rows["C3"], minlength=1000))[::-1]
-    assert counts[0] / counts[1] == pytest.approx(2 ** 1.05, rel=0.1)  # Zipf: f(1)/f(2) = 2^a
-    assert counts[0] / counts[9] == pytest.approx(10 ** 1.05, rel=0.15)
+    assert counts[0] / counts[1] == pytest.approx(2**1.05, rel=0.1)  # Zipf: f(1)/f(2) = 2^a
+    assert counts[0] / counts[9] == pytest.approx(10**1.05, rel=0.15)
 
 
 def test_implicit_interactions_are_distinct_per_user_and_sized():
@@ -92,7 +105,8 @@ def test_ctr_labels_follow_a_learnable_model_whose_crosses_a_linear_model_misses
     tf_keras.utils.set_random_seed(0)
     inputs = tf_keras.Input(shape=(26,), dtype="int64")
     logit = tf_keras.layers.Lambda(lambda x: tf.reduce_sum(x, axis=1))(
-        tf_keras.layers.Embedding(26 * vocabulary, 1)(inputs))
+        tf_keras.layers.Embedding(26 * vocabulary, 1)(inputs)
+    )
     linear = tf_keras.Model(inputs, tf_keras.layers.Activation("sigmoid")(logit))
     linear.compile(tf_keras.optimizers.Adam(0.05), "binary_crossentropy")
     linear.fit(ids(train), train["label"], batch_size=1024, epochs=4, verbose=0)

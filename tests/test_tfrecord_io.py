@@ -1,4 +1,5 @@
 """TFRecord I/O: exact round trips, deterministic order, damaged shards named, bad input refused."""
+
 import json
 import os
 
@@ -7,8 +8,7 @@ import pytest
 import tensorflow as tf
 
 from tfrecs.data import Feature, FeatureSpec, FeatureSpecError, criteo_feature_spec, object_column, synthetic_ctr
-from tfrecs.pipelines import (ReadReport, TFRecordIntegrityError, load_schema, read_tfrecords,
-                              write_tfrecords)
+from tfrecs.pipelines import ReadReport, TFRecordIntegrityError, load_schema, read_tfrecords, write_tfrecords
 from tfrecs.pipelines.example_encoder import encode_examples
 from tfrecs.pipelines.tfrecord_schema import infer_schema
 from tfrecs.pipelines.tfrecord_writer import column_values
@@ -38,8 +38,14 @@ def test_round_trip_scalar_list_and_sequence_features_in_order(tmp_path, compres
     columns = _columns()
     schema = write_tfrecords(columns, str(tmp_path), num_shards=4, compression=compression, batch_size=128)
     assert schema.num_records == N and len(schema.shards) == 4
-    assert {c.name: c.shape for c in schema.columns} == {"user": "scalar", "score": "scalar", "name": "scalar",
-                                                         "fixed": "fixed", "history": "ragged", "genres": "ragged"}
+    assert {c.name: c.shape for c in schema.columns} == {
+        "user": "scalar",
+        "score": "scalar",
+        "name": "scalar",
+        "fixed": "fixed",
+        "history": "ragged",
+        "genres": "ragged",
+    }
     read = _read_all(str(tmp_path), batch_size=100, deterministic=True, cycle_length=1)
     np.testing.assert_array_equal(read["user"].numpy(), columns["user"])
     np.testing.assert_array_equal(read["score"].numpy(), columns["score"])
@@ -75,21 +81,25 @@ def test_vectorised_encoder_matches_protobuf_on_edge_values():
 
 
 def test_padded_sequences_use_the_spec_length_and_padding(tmp_path):
-    columns = {"item_id": np.arange(5, dtype=np.int64),
-               "history": object_column([[1, 2, 3, 4, 5, 6], [7], [], [8, 9], [1, 2, 3]])}
-    spec = FeatureSpec([Feature("item_id", "categorical", dtype="int64"),
-                        Feature("history", "sequence", dtype="int64", max_length=4)])
+    columns = {
+        "item_id": np.arange(5, dtype=np.int64),
+        "history": object_column([[1, 2, 3, 4, 5, 6], [7], [], [8, 9], [1, 2, 3]]),
+    }
+    spec = FeatureSpec(
+        [Feature("item_id", "categorical", dtype="int64"), Feature("history", "sequence", dtype="int64", max_length=4)]
+    )
     write_tfrecords(columns, str(tmp_path), spec=spec, num_shards=1)
     batch = next(iter(read_tfrecords(str(tmp_path), batch_size=5, sequences="padded", deterministic=True)))
-    np.testing.assert_array_equal(batch["history"].numpy(),
-                                  [[1, 2, 3, 4], [7, -1, -1, -1], [-1, -1, -1, -1], [8, 9, -1, -1], [1, 2, 3, -1]])
+    np.testing.assert_array_equal(
+        batch["history"].numpy(), [[1, 2, 3, 4], [7, -1, -1, -1], [-1, -1, -1, -1], [8, 9, -1, -1], [1, 2, 3, -1]]
+    )
     saved = load_schema(str(tmp_path)).feature_spec
     assert saved is not None and saved["history"].max_length == 4
 
 
 def test_criteo_schema_round_trip_and_deterministic_order(tmp_path):
     rows = synthetic_ctr(3000, vocabulary_sizes=50, seed=1, chunk_size=1000)
-    chunks = [{k: v[i:i + 1000] for k, v in rows.items()} for i in range(0, 3000, 1000)]
+    chunks = [{k: v[i : i + 1000] for k, v in rows.items()} for i in range(0, 3000, 1000)]
     schema = write_tfrecords(iter(chunks), str(tmp_path), spec=criteo_feature_spec(), num_shards=3)
     assert schema.column("C1").dtype == "int64" and schema.column("I1").dtype == "float32"
     first = _read_all(str(tmp_path), batch_size=512, deterministic=True, shuffle_files=True, seed=3)
@@ -147,8 +157,12 @@ def _edit_schema(path, edit):
 
 def test_a_feature_missing_from_a_record_names_the_feature(tmp_path):
     write_tfrecords({"x": np.arange(10)}, str(tmp_path), num_shards=1)
-    _edit_schema(str(tmp_path), lambda p: p["columns"].append(
-        {"name": "clicks", "dtype": "int64", "shape": "scalar", "length": None, "padding": 0}))
+    _edit_schema(
+        str(tmp_path),
+        lambda p: p["columns"].append(
+            {"name": "clicks", "dtype": "int64", "shape": "scalar", "length": None, "padding": 0}
+        ),
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match="clicks"):
         _read_all(str(tmp_path))
 

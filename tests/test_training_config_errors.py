@@ -1,4 +1,5 @@
 """Bad training configuration fails early with a ValueError that names the argument."""
+
 import json
 import os
 import sys
@@ -46,7 +47,10 @@ def test_multi_worker_without_tf_config(monkeypatch):
         ("{not json", "TF_CONFIG is not valid JSON"),
         (json.dumps({"task": {"type": "worker", "index": 0}}), "no 'cluster' with a 'worker' list"),
         (json.dumps({"cluster": {"worker": ["127.0.0.1:1"]}}), "no 'task' with 'type' and 'index'"),
-        (json.dumps({"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 3}}), "not in the cluster"),
+        (
+            json.dumps({"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 3}}),
+            "not in the cluster",
+        ),
     ],
 )
 def test_malformed_tf_config(monkeypatch, value, message):

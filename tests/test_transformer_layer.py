@@ -1,8 +1,10 @@
 """Transformer block / encoder: masks (causal, bidirectional, padding), norms, bad arguments."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfrecs.layers.item_lookup import ItemLookup
 from tfrecs.layers.transformer import SequenceEncoder, TransformerBlock, attention_mask
 
 
@@ -45,10 +47,31 @@ def test_padding_never_contributes():
     x = tf.random.normal([1, 6, 8], seed=1)
     noisy = tf.concat([tf.random.normal([1, 2, 8], seed=9) * 100.0, x[:, 2:]], axis=1)
     out, out_noisy = encoder(x, mask).numpy(), encoder(noisy, mask).numpy()
-    np.testing.assert_allclose(out_noisy, out, atol=1e-5)   # padded inputs are invisible
-    np.testing.assert_array_equal(out[0, :2], 0.0)           # padded outputs are zero
+    np.testing.assert_allclose(out_noisy, out, atol=1e-5)  # padded inputs are invisible
+    np.testing.assert_array_equal(out[0, :2], 0.0)  # padded outputs are zero
 
 
 def test_heads_must_divide_dim():
     with pytest.raises(ValueError, match="num_heads"):
         TransformerBlock(num_heads=3, dim=8)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lambda: TransformerBlock(
+            num_heads=2, dim=8, ffn_dim=16, dropout=0.1, causal=False, pre_norm=False, activation="gelu"
+        ),
+        lambda: SequenceEncoder(num_blocks=2, num_heads=2, dim=8, max_len=6, dropout=0.0, causal=True),
+        lambda: ItemLookup(["a", "b", "c"]),
+    ],
+)
+def test_config_round_trip_and_public_path(layer):
+    import json
+
+    import tfrecs.layers  # noqa: F401
+
+    original = layer()
+    config = json.loads(json.dumps(original.get_config()))
+    assert type(original).from_config(config).get_config() == config
+    assert type(original).public_path == f"tfrecs.layers.{type(original).__name__}"

@@ -1,4 +1,5 @@
 """notebooks/two_tower.ipynb runs top to bottom in quick mode and reports its figures."""
+
 from notebook_runner import last_json_line, run_notebook
 
 
@@ -9,4 +10,4 @@ def test_two_tower_notebook_trains_and_recommends_titles():
     assert figures["epochs"] == 2 and figures["users_shown"] == 3 and figures["seed"] == 2020
     assert 0.0 < figures["ndcg@10"] <= 1.0 and figures["seconds_per_epoch"] > 0
     output = "\n".join(texts)
-    assert " 1. " in output and "10. " in output   # a top-10 list with titles was printed
+    assert " 1. " in output and "10. " in output  # a top-10 list with titles was printed

@@ -1,22 +1,40 @@
 """Sequence windowing: exact windows, targets and masks on hand-written sequences, Cloze
 masking, per-position negatives, and the leave-one-out holdout kept out of training."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfrecs.data import RecDataset, make_split
-from tfrecs.pipelines import (PositiveIndex, SequenceIds, UniformSampler, add_causal_negatives, causal_windows,
-                              cloze_mask, cloze_windows, holdout_examples, left_pad, sliding_windows,
-                              user_sequences)
+from tfrecs.pipelines import (
+    PositiveIndex,
+    SequenceIds,
+    UniformSampler,
+    add_causal_negatives,
+    causal_windows,
+    cloze_mask,
+    cloze_positions,
+    cloze_windows,
+    history_part,
+    holdout_examples,
+    left_pad,
+    sliding_windows,
+    user_sequences,
+)
 
 
 def _toy():
     # user "a": items 0..6 given out of time order; user "b": items 3, 4; user "c": item 9 only.
-    return RecDataset("toy", {
-        "user_id": np.array(["a", "b", "a", "a", "a", "b", "a", "a", "a", "c"]),
-        "item_id": np.array([2, 3, 0, 1, 6, 4, 3, 5, 4, 9]),
-        "timestamp": np.array([30, 1, 10, 20, 70, 2, 40, 60, 50, 5]),
-    }, users={"user_id": np.array(["a", "b", "c"])}, items={"item_id": np.arange(10)})
+    return RecDataset(
+        "toy",
+        {
+            "user_id": np.array(["a", "b", "a", "a", "a", "b", "a", "a", "a", "c"]),
+            "item_id": np.array([2, 3, 0, 1, 6, 4, 3, 5, 4, 9]),
+            "timestamp": np.array([30, 1, 10, 20, 70, 2, 40, 60, 50, 5]),
+        },
+        users={"user_id": np.array(["a", "b", "c"])},
+        items={"item_id": np.arange(10)},
+    )
 
 
 def test_sequence_ids_reserve_padding_and_mask():
@@ -97,7 +115,9 @@ def test_causal_negatives_per_position_avoid_the_users_items():
     examples = causal_windows(user_sequences(ds), max_len=3)
     index = PositiveIndex.from_dataset(ds)
     batches = tf.data.Dataset.from_tensor_slices(examples).batch(3)
-    out = next(iter(add_causal_negatives(batches, UniformSampler(ds.num_items, exclude=index), num_negatives=2, seed=1)))
+    out = next(
+        iter(add_causal_negatives(batches, UniformSampler(ds.num_items, exclude=index), num_negatives=2, seed=1))
+    )
     negatives = out["negatives"].numpy()
     assert negatives.shape == (3, 3, 2)
     active = examples["target_mask"] > 0
@@ -142,3 +162,21 @@ def test_ml100k_leave_one_out_windows_keep_the_holdout_out_of_training(ml100k):
     cloze_test = holdout_examples(split, "test", max_len=50, append_mask=True)
     assert (cloze_test["inputs"][:, -1] == SequenceIds(ml100k.num_items).mask).all()
     np.testing.assert_array_equal(cloze_test["inputs"][:, :-1], test["inputs"][:, 1:])
+
+
+def test_cloze_positions_are_cloze_masks_draws_without_touching_the_items():
+    ids = SequenceIds(100)
+    inputs = np.random.default_rng(1).integers(1, 101, size=(64, 12))
+    inputs[:, :3] = 0
+    masked = next(iter(cloze_mask(_batch(inputs), ids, mask_probability=0.3, seed=7)))
+    chosen = next(iter(cloze_positions(_batch(inputs), mask_probability=0.3, seed=7)))
+    np.testing.assert_array_equal(chosen["label_mask"], masked["label_mask"])
+    np.testing.assert_array_equal(chosen["inputs"], inputs)  # the model masks, once
+
+
+def test_history_part_is_train_then_train_and_valid(ml100k):
+    split = make_split(ml100k, "loo")
+    assert len(history_part(split, "valid")) == len(split.train)
+    assert len(history_part(split, "test")) == len(split.train) + len(split.valid)
+    with pytest.raises(ValueError, match="part"):
+        history_part(split, "train")

@@ -9,6 +9,7 @@ must happen before TensorFlow is first imported::
 If TensorFlow was already imported with Keras 3 active, ``import tfrecs`` raises an
 ``ImportError`` that says how to fix it.
 """
+
 import os
 import sys
 

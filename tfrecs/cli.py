@@ -10,10 +10,43 @@ Commands that compute results end with one JSON line of their figures (lower-cas
 names such as ``ndcg@10``, and ``split`` naming the part measured), for scripts and CI.
 Bad input exits with status 2 and a message naming the argument, file or feature.
 """
+
 import argparse
 import json
+import math
 import sys
 from typing import Dict, List, Optional
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with the tfrecs error style: one line ``tfrecs: error: <message>``, exit status 2."""
+
+    def error(self, message: str):
+        command = self.prog.split(" ", 1)[1] if " " in self.prog else ""
+        hint = f" (see tfrecs {command} --help)" if command else " (see tfrecs --help)"
+        self.exit(2, f"tfrecs: error: {' '.join(message.split())}{hint}\n")
 
 
 def _print_figures(title: str, figures: Dict[str, object]) -> None:
@@ -60,58 +93,90 @@ def _cmd_evaluate(args) -> None:
     if not hasattr(model_cls, "from_dataset"):
         raise ValueError(f"model {args.model!r} must be trained first; use `tfrecs train --model {args.model}`")
     model = model_cls.from_dataset(split.train)
-    figures = evaluate_protocol(model, split, args.protocol, stage=args.split, ks=args.k,
-                                num_negatives=args.negatives, seed=args.seed)
-    _print_figures(f"{args.model} on {args.dataset} ({args.protocol}, {args.split})",
-                   {"model": args.model, "dataset": args.dataset, "seed": args.seed, **figures})
+    figures = evaluate_protocol(
+        model, split, args.protocol, stage=args.split, ks=args.k, num_negatives=args.negatives, seed=args.seed
+    )
+    _print_figures(
+        f"{args.model} on {args.dataset} ({args.protocol}, {args.split})",
+        {"model": args.model, "dataset": args.dataset, "seed": args.seed, **figures},
+    )
 
 
 def _cmd_train(args) -> None:
     from tfrecs.recipes import TrainConfig, parse_overrides, train
 
-    config = TrainConfig(model=args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
-                         learning_rate=args.learning_rate, seed=args.seed, strategy=args.strategy,
-                         precision=args.precision, run_dir=args.run_dir, hparams=parse_overrides(args.set),
-                         data_dir=args.data_dir, cache_dir=args.cache_dir, verbose=args.verbose)
+    config = TrainConfig(
+        model=args.model,
+        dataset=args.dataset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        strategy=args.strategy,
+        precision=args.precision,
+        run_dir=args.run_dir,
+        hparams=parse_overrides(args.set),
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        verbose=args.verbose,
+    )
     result = train(config)
     _print_figures(f"{args.model} on {args.dataset}", {"model": args.model, "dataset": args.dataset, **result.figures})
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every ``tfrecs`` command."""
-    parser = argparse.ArgumentParser(prog="tfrecs", description="TensorFlow / Keras recommenders on TFRS.")
+    parser = OneLineParser(prog="tfrecs", description="TensorFlow / Keras recommenders on TFRS.")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    data = commands.add_parser("data", help="fetch data sets and print their statistics",
-                               description="Fetch data sets and print their statistics.")
+    data = commands.add_parser(
+        "data",
+        help="fetch data sets and print their statistics",
+        description="Fetch data sets and print their statistics.",
+    )
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
-    fetch = data_commands.add_parser("fetch", help="make a data set available offline",
-                                     description="Make a data set available offline (ML-100K: into the cache).")
+    fetch = data_commands.add_parser(
+        "fetch",
+        help="make a data set available offline",
+        description="Make a data set available offline (ML-100K: into the cache).",
+    )
     fetch.add_argument("dataset", help="data set name, e.g. ml-100k")
     _add_data_source_args(fetch)
     fetch.set_defaults(run=_cmd_data_fetch)
-    stats = data_commands.add_parser("stats", help="print a data set's statistics",
-                                     description="Print a data set's statistics, ending with one JSON line.")
+    stats = data_commands.add_parser(
+        "stats",
+        help="print a data set's statistics",
+        description="Print a data set's statistics, ending with one JSON line.",
+    )
     stats.add_argument("dataset", help="data set name, e.g. ml-100k")
     stats.add_argument("--split", help="also print the part sizes of this split (loo, random, random-global, temporal)")
     stats.add_argument("--seed", type=int, default=2020, help="seed of random splits and synthetic data")
     _add_data_source_args(stats)
     stats.set_defaults(run=_cmd_data_stats)
 
-    train = commands.add_parser("train", help="train a model and report its test figures",
-                                description="Train a model with its recipe (paper defaults unless overridden), "
-                                            "evaluate it, and end with one JSON line of test figures.")
+    train = commands.add_parser(
+        "train",
+        help="train a model and report its test figures",
+        description="Train a model with its recipe (paper defaults unless overridden), "
+        "evaluate it, and end with one JSON line of test figures.",
+    )
     train.add_argument("--model", required=True, help="model name, e.g. two_tower")
     train.add_argument("--dataset", default="ml-100k", help="data set name (default ml-100k)")
-    train.add_argument("--epochs", type=int, help="maximum epochs (default: the recipe's)")
-    train.add_argument("--batch-size", type=int, help="global batch size (default: the recipe's)")
-    train.add_argument("--learning-rate", type=float, help="learning rate (default: the recipe's)")
+    train.add_argument("--epochs", type=positive_int, help="maximum epochs (default: the recipe's)")
+    train.add_argument("--batch-size", type=positive_int, help="global batch size (default: the recipe's)")
+    train.add_argument("--learning-rate", type=positive_float, help="learning rate (default: the recipe's)")
     train.add_argument("--seed", type=int, default=2020, help="seed of split, initialisation and sampling")
     train.add_argument("--strategy", default="auto", help="auto, one_device, mirrored or multi_worker")
     train.add_argument("--precision", default="float32", help="float32, mixed_float16 or mixed_bfloat16")
     train.add_argument("--run-dir", help="directory for TensorBoard logs, checkpoints and backups")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a model hyper-parameter (repeatable), e.g. --set embedding_dim=64")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a model hyper-parameter (repeatable), e.g. --set embedding_dim=64",
+    )
     train.add_argument("--verbose", type=int, default=2, help="Keras verbosity: 0 silent, 1 progress bar, 2 per epoch")
     _add_data_source_args(train)
     train.set_defaults(run=_cmd_train)
@@ -120,15 +185,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_export_parser(commands)
 
-    evaluate = commands.add_parser("evaluate", help="evaluate a model on a protocol",
-                                   description="Evaluate a model on a named protocol, ending with one JSON line.")
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="evaluate a model on a protocol",
+        description="Evaluate a model on a named protocol, ending with one JSON line.",
+    )
     evaluate.add_argument("--model", required=True, help="model name, e.g. pop")
     evaluate.add_argument("--dataset", default="ml-100k", help="data set name (default ml-100k)")
-    evaluate.add_argument("--protocol", default="loo-full",
-                          help="loo-full, loo-sampled, random-full or random-sampled (default loo-full)")
+    evaluate.add_argument(
+        "--protocol", default="loo-full", help="loo-full, loo-sampled, random-full or random-sampled (default loo-full)"
+    )
     evaluate.add_argument("--split", default="test", choices=("valid", "test"), help="part to measure (default test)")
-    evaluate.add_argument("--k", type=int, nargs="+", default=[10, 20], help="cut-offs (default 10 20)")
-    evaluate.add_argument("--negatives", type=int, default=100, help="negatives per positive, sampled protocols")
+    evaluate.add_argument("--k", type=positive_int, nargs="+", default=[10, 20], help="cut-offs (default 10 20)")
+    evaluate.add_argument(
+        "--negatives", type=positive_int, default=100, help="negatives per positive, sampled protocols"
+    )
     evaluate.add_argument("--seed", type=int, default=2020, help="seed of the split and of sampled negatives")
     _add_data_source_args(evaluate)
     evaluate.set_defaults(run=_cmd_evaluate)
@@ -136,16 +207,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of the ``tfrecs`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    from tfrecs.data import DatasetUnavailableError, FeatureSpecError, MalformedFileError
+    """Entry point of the ``tfrecs`` console script; returns the exit status.
 
+    Errors tfrecs names itself (``TfrecsError``, and the ``ValueError`` / ``KeyError`` /
+    ``OSError`` of bad input) print one line ``tfrecs: error: <message>`` and exit 2;
+    ``--debug`` re-raises them with their traceback.
+    """
+    args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (KeyError, ValueError, FileNotFoundError, DatasetUnavailableError, MalformedFileError,
-            FeatureSpecError) as error:
+    except (KeyError, ValueError, OSError, RuntimeError) as error:
+        from tfrecs.core.errors import TfrecsError
+
+        if args.debug or not isinstance(error, (TfrecsError, KeyError, ValueError, OSError)):
+            raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-        print(f"tfrecs: error: {message}", file=sys.stderr)
+        print(f"tfrecs: error: {' '.join(str(message).split())}", file=sys.stderr)
         return 2
     return 0
 

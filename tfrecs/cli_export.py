@@ -11,6 +11,7 @@ version, kind, size and index build time.
 
 ``cli.py`` registers it with ``add_export_parser(subcommands)``; ``run_export(args)`` runs it.
 """
+
 import argparse
 import json
 from typing import Any, Dict
@@ -18,35 +19,61 @@ from typing import Any, Dict
 
 def add_export_parser(subparsers) -> argparse.ArgumentParser:
     """Adds the ``export`` subcommand to ``subparsers``; returns its parser (``run`` = ``run_export``)."""
+    from tfrecs.cli import positive_float, positive_int
+
     parser = subparsers.add_parser(
-        "export", help="train a model, then export it as a TF Serving SavedModel",
+        "export",
+        help="train a model, then export it as a TF Serving SavedModel",
         description="Train a model with its recipe, then export it (retrieval with a ScaNN or brute-force index, "
-                    "ranking, or retrieve-then-rank with --rerank) to <export-root>/<model-name>/<version>/, "
-                    "ending with one JSON line.")
+        "ranking, or retrieve-then-rank with --rerank) to <export-root>/<model-name>/<version>/, "
+        "ending with one JSON line.",
+    )
     parser.add_argument("--model", required=True, help="model name, e.g. two_tower")
     parser.add_argument("--dataset", default="ml-100k", help="data set name (default ml-100k)")
-    parser.add_argument("--index", default="scann", choices=("scann", "brute_force"),
-                        help="retrieval index embedded in the export (default scann)")
-    parser.add_argument("--k", type=int, default=10, help="answers per query, fixed at export (default 10)")
-    parser.add_argument("--show-user", metavar="USER_ID",
-                        help="after exporting, reload the export from disk and print its top-k for this user")
-    parser.add_argument("--index-param", action="append", default=[], metavar="KEY=VALUE",
-                        help="ScaNN parameter override (repeatable): num_leaves, num_leaves_to_search, "
-                             "num_reordering_candidates, dimensions_per_block, training_iterations")
+    parser.add_argument(
+        "--index",
+        default="scann",
+        choices=("scann", "brute_force"),
+        help="retrieval index embedded in the export (default scann)",
+    )
+    parser.add_argument("--k", type=positive_int, default=10, help="answers per query, fixed at export (default 10)")
+    parser.add_argument(
+        "--show-user",
+        metavar="USER_ID",
+        help="after exporting, reload the export from disk and print its top-k for this user",
+    )
+    parser.add_argument(
+        "--index-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="ScaNN parameter override (repeatable): num_leaves, num_leaves_to_search, "
+        "num_reordering_candidates, dimensions_per_block, training_iterations",
+    )
     parser.add_argument("--rerank", metavar="MODEL", help="also train this ranking model and export two-stage")
-    parser.add_argument("--num-candidates", type=int, default=100, help="candidates re-ranked per query (two-stage)")
+    parser.add_argument(
+        "--num-candidates", type=positive_int, default=100, help="candidates re-ranked per query (two-stage)"
+    )
     parser.add_argument("--export-root", default="saved_models", help="TF Serving root (default saved_models)")
     parser.add_argument("--model-name", help="TF Serving model name (default: --model, or MODEL_then_RERANK)")
     parser.add_argument("--version", type=int, help="integer version (default: next free)")
-    parser.add_argument("--base-path-prefix", default="/models",
-                        help="where --export-root is mounted in the server, for models.config (default /models)")
+    parser.add_argument(
+        "--base-path-prefix",
+        default="/models",
+        help="where --export-root is mounted in the server, for models.config (default /models)",
+    )
     parser.add_argument("--no-warmup", action="store_true", help="skip the TF Serving warmup file")
-    parser.add_argument("--epochs", type=int, help="maximum epochs (default: the recipe's)")
-    parser.add_argument("--batch-size", type=int, help="global batch size (default: the recipe's)")
-    parser.add_argument("--learning-rate", type=float, help="learning rate (default: the recipe's)")
+    parser.add_argument("--epochs", type=positive_int, help="maximum epochs (default: the recipe's)")
+    parser.add_argument("--batch-size", type=positive_int, help="global batch size (default: the recipe's)")
+    parser.add_argument("--learning-rate", type=positive_float, help="learning rate (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=2020, help="seed of split, initialisation and sampling")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a hyper-parameter of --model (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a hyper-parameter of --model (repeatable)",
+    )
     parser.add_argument("--verbose", type=int, default=2, help="Keras verbosity: 0 silent, 1 progress bar, 2 per epoch")
     parser.add_argument("--data-dir", help="directory with the data set's files")
     parser.add_argument("--cache-dir", help="tfrecs cache root")
@@ -57,9 +84,20 @@ def add_export_parser(subparsers) -> argparse.ArgumentParser:
 def _train(args, model: str, overrides: Dict[str, Any]):
     from tfrecs.recipes import TrainConfig, train
 
-    return train(TrainConfig(model=model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
-                             learning_rate=args.learning_rate, seed=args.seed, hparams=overrides,
-                             data_dir=args.data_dir, cache_dir=args.cache_dir, verbose=args.verbose))
+    return train(
+        TrainConfig(
+            model=model,
+            dataset=args.dataset,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            seed=args.seed,
+            hparams=overrides,
+            data_dir=args.data_dir,
+            cache_dir=args.cache_dir,
+            verbose=args.verbose,
+        )
+    )
 
 
 def run_export(args) -> Dict[str, Any]:
@@ -79,13 +117,30 @@ def run_export(args) -> Dict[str, Any]:
     model_name = args.model_name or (f"{args.model}_then_{args.rerank}" if args.rerank else args.model)
     result = _train(args, args.model, parse_overrides(args.set))
     rerank = _train(args, args.rerank, {}) if args.rerank else None
-    export = export_trained(result, args.export_root, model_name, index=args.index, k=args.k,
-                            scann_params=index_params, rerank=rerank, num_candidates=args.num_candidates,
-                            version=args.version, warmup=not args.no_warmup, base_path_prefix=args.base_path_prefix)
+    export = export_trained(
+        result,
+        args.export_root,
+        model_name,
+        index=args.index,
+        k=args.k,
+        scann_params=index_params,
+        rerank=rerank,
+        num_candidates=args.num_candidates,
+        version=args.version,
+        warmup=not args.no_warmup,
+        base_path_prefix=args.base_path_prefix,
+    )
     index = export.info.get("index") or {}
-    figures = {"model": args.model, "dataset": args.dataset, **result.figures,
-               "export_path": export.path, "export_version": export.version, "export_kind": export.kind,
-               "export_mb": round(export.size_bytes / 2 ** 20, 2), "export_seconds": export.seconds}
+    figures = {
+        "model": args.model,
+        "dataset": args.dataset,
+        **result.figures,
+        "export_path": export.path,
+        "export_version": export.version,
+        "export_kind": export.kind,
+        "export_mb": round(export.size_bytes / 2**20, 2),
+        "export_seconds": export.seconds,
+    }
     if index:
         figures.update({"index": index["kind"], "k": export.info["k"], "index_build_seconds": index["build_seconds"]})
     print(f"exported {export.kind} model {model_name!r} version {export.version} to {export.path}")
@@ -95,16 +150,16 @@ def run_export(args) -> Dict[str, Any]:
     return figures
 
 
-def _show_user(path: str, artifacts: Dict[str, Any], user_id: str) -> None:
+def _show_user(path: str, artifacts: Any, user_id: str) -> None:
     """Reloads the export from disk and prints its top-k for ``user_id`` (training items excluded)."""
     import numpy as np
 
     from tfrecs.export.preview import top_k_from_export
 
-    per_user = artifacts.get("user_query_features")
+    per_user = getattr(artifacts, "user_query_features", None)
     if per_user is None:
         raise ValueError("--show-user needs a retrieval recipe that provides per-user query features")
-    train = artifacts["split"].train
+    train = artifacts.split.train
     raw_ids = train.user_index.ids
     user = np.asarray([user_id]).astype(raw_ids.dtype)
     row = int(train.user_index.lookup(user)[0])
@@ -112,4 +167,6 @@ def _show_user(path: str, artifacts: Dict[str, Any], user_id: str) -> None:
     seen = train.interactions["item_id"][train.interactions["user_id"] == user[0]]
     print(f"top recommendations for user {user_id} from the reloaded export (its {len(seen)} training items excluded):")
     for answer in top_k_from_export(path, query, exclude_item_ids=seen):
-        print(f"  {answer['rank']:>2}. {answer.get('title', answer['item_id'])}  (item {answer['item_id']}, score {answer['score']:.3f})")
+        print(
+            f"  {answer['rank']:>2}. {answer.get('title', answer['item_id'])}  (item {answer['item_id']}, score {answer['score']:.3f})"
+        )

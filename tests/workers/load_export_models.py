@@ -4,6 +4,7 @@ Import ``tfrecs`` first. The models read RAW features (string user / item ids, i
 padded string genres) through FeatureSpec lookup layers inside the model, as the tfrecs
 contract asks, so their exports serve raw features.
 """
+
 import os
 import subprocess
 import sys
@@ -27,8 +28,11 @@ def catalogue(num_items: int = NUM_ITEMS) -> dict:
     genres = np.empty(num_items, dtype=object)
     for row in range(num_items):
         genres[row] = tuple(rng.choice(GENRES, size=1 + row % 3, replace=False))
-    return {"item_id": np.asarray([f"i{i}" for i in range(num_items)]), "genres": genres,
-            "release_year": (1950 + np.arange(num_items) % 60).astype(np.int64)}
+    return {
+        "item_id": np.asarray([f"i{i}" for i in range(num_items)]),
+        "genres": genres,
+        "release_year": (1950 + np.arange(num_items) % 60).astype(np.int64),
+    }
 
 
 def titles(num_items: int = NUM_ITEMS) -> np.ndarray:
@@ -52,12 +56,31 @@ def interactions(n: int = 600, num_items: int = NUM_ITEMS) -> dict:
     }
 
 
+def split(n: int = 600):
+    """The ``interactions()`` rows as a random split with user (age) and item tables, for artifacts."""
+    from tfrecs.data import RecDataset, make_split
+
+    rows = interactions(n)
+    users = np.asarray([f"u{u}" for u in range(NUM_USERS)])
+    dataset = RecDataset(
+        "tiny",
+        {"user_id": rows["user_id"], "item_id": rows["item_id"]},
+        users={"user_id": users, "age": (18 + np.arange(NUM_USERS) % 50).astype(np.int64)},
+        items=catalogue(),
+    )
+    return make_split(dataset, "random", seed=0)
+
+
 def feature_spec(columns: dict) -> FeatureSpec:
-    return FeatureSpec([
-        Feature("user_id", "categorical"), Feature("age", "numeric"),
-        Feature("item_id", "categorical"), Feature("genres", "sequence", max_length=3),
-        Feature("release_year", "numeric"),
-    ]).fit(columns)
+    return FeatureSpec(
+        [
+            Feature("user_id", "categorical"),
+            Feature("age", "numeric"),
+            Feature("item_id", "categorical"),
+            Feature("genres", "sequence", max_length=3),
+            Feature("release_year", "numeric"),
+        ]
+    ).fit(columns)
 
 
 class TinyTwoTower(RetrievalModel):
@@ -102,8 +125,10 @@ class TinyRanking(RankingModel):
         kinds = {"click": "binary", "rating": "regression"}
         super().__init__(tasks={name: ranking_task(kinds[name], metric_prefix=f"{name}/") for name in tasks})
         self.lookups = {name: spec.lookup_layer(name) for name in ("user_id", "item_id", "genres")}
-        self.embeddings = {name: tf_keras.layers.Embedding(spec[name].vocabulary_size, DIM)
-                           for name in ("user_id", "item_id", "genres")}
+        self.embeddings = {
+            name: tf_keras.layers.Embedding(spec[name].vocabulary_size, DIM)
+            for name in ("user_id", "item_id", "genres")
+        }
         self.age = spec.normalization_layer("age")
         self.hidden = tf_keras.layers.Dense(16, activation="relu")
         self.heads = {name: tf_keras.layers.Dense(1, name=f"head_{name}") for name in tasks}
@@ -154,8 +179,9 @@ def load_in_fresh_process(exports, directory: str) -> list:
         inputs_path = os.path.join(directory, f"inputs{position}.npz")
         np.savez(inputs_path, **{name: as_bytes(value) for name, value in inputs.items()})
         arguments += [inputs_path, export_dir]
-    process = subprocess.run([sys.executable, WORKER, outputs_path, *arguments],
-                             capture_output=True, text=True, timeout=300)
+    process = subprocess.run(
+        [sys.executable, WORKER, outputs_path, *arguments], capture_output=True, text=True, timeout=300
+    )
     assert process.returncode == 0, process.stderr[-4000:]
     results = [{} for _ in exports]
     with np.load(outputs_path) as outputs:

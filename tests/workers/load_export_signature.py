@@ -14,6 +14,7 @@ under ``<position>/`` (0 for the first export):
 
 It never imports tfrecs (and checks that); ``import scann`` registers the ScaNN ops.
 """
+
 import os
 import sys
 

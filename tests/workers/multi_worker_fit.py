@@ -6,6 +6,7 @@ Reads TF_CONFIG like any multi-worker job, trains TinyRanking with SGD through
 With ``--pause-epoch E`` worker ``--pause-worker`` writes ``paused_<i>`` after batch 1 of
 epoch E and sleeps, so the test can kill it mid-fit.
 """
+
 import argparse
 import json
 import os

@@ -3,6 +3,7 @@
 Import ``tfrecs`` before this module (it imports TensorFlow). A few hundred parameters each,
 so a step takes milliseconds and every test stays well inside its time budget.
 """
+
 import numpy as np
 import tensorflow as tf
 import tf_keras
@@ -59,12 +60,8 @@ class TinyRetrieval(RetrievalModel):
     """User embedding -> dense query tower; item embedding candidate tower."""
 
     def __init__(self, cross_replica_negatives=True, candidate_id_key="item_id", task=None):
-        super().__init__(
-            task=task, cross_replica_negatives=cross_replica_negatives, candidate_id_key=candidate_id_key
-        )
-        self.query_tower = tf_keras.Sequential(
-            [tf_keras.layers.Embedding(NUM_USERS, DIM), tf_keras.layers.Dense(DIM)]
-        )
+        super().__init__(task=task, cross_replica_negatives=cross_replica_negatives, candidate_id_key=candidate_id_key)
+        self.query_tower = tf_keras.Sequential([tf_keras.layers.Embedding(NUM_USERS, DIM), tf_keras.layers.Dense(DIM)])
         self.candidate_tower = tf_keras.layers.Embedding(NUM_ITEMS, DIM)
 
     def compute_query_embeddings(self, features, training=False):

@@ -17,6 +17,7 @@ Example::
 
     Scale.from_config(Scale(3.0).get_config()).factor   # 3.0
 """
+
 import inspect
 from typing import Any, Dict, List
 

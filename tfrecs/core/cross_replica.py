@@ -8,6 +8,7 @@ The rule the base models follow: each replica sums its examples' losses and divi
 *global* batch size; the optimizer sums gradients over replicas. One replica and N replicas
 then take the same step for the same global batch, even when the last batch splits unevenly.
 """
+
 from typing import Optional, Sequence, Tuple
 
 import tensorflow as tf

@@ -14,6 +14,7 @@ Example::
     with training.precision_scope("float32"):
         ...                                    # code that must run in float32
 """
+
 import contextlib
 from typing import Iterator, Tuple
 
@@ -31,8 +32,7 @@ def check_precision(precision: str) -> str:
     """
     if precision not in PRECISIONS:
         raise ValueError(
-            f"precision={precision!r} is not a known precision; choose one of "
-            f"{', '.join(repr(p) for p in PRECISIONS)}."
+            f"precision={precision!r} is not a known precision; choose one of {', '.join(repr(p) for p in PRECISIONS)}."
         )
     return precision
 

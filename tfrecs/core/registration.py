@@ -13,6 +13,7 @@ Example::
     @export("tfrecs.models.DeepFM", name="deepfm")
     class DeepFM(CTRModel): ...
 """
+
 from typing import Callable, Dict, List, Optional, TypeVar
 
 import tf_keras

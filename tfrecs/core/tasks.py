@@ -11,6 +11,7 @@ Example::
     ctr = ranking_task("binary")                  # metrics: auc, logloss
     retrieval = retrieval_task(temperature=0.05)
 """
+
 import contextlib
 from typing import Any, Iterator, Optional, Sequence
 
@@ -92,9 +93,7 @@ def retrieval_task(
 
         task = retrieval_task(metrics=tfrs.metrics.FactorizedTopK(candidates=index))
     """
-    loss = tf_keras.losses.CategoricalCrossentropy(
-        from_logits=True, reduction=tf_keras.losses.Reduction.SUM
-    )
+    loss = tf_keras.losses.CategoricalCrossentropy(from_logits=True, reduction=tf_keras.losses.Reduction.SUM)
     return tfrs.tasks.Retrieval(
         loss=loss,
         metrics=list(metrics) if metrics else None,

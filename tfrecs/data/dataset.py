@@ -5,11 +5,23 @@ item feature tables. Columns are numpy arrays of equal length; ids keep their ra
 (strings for MovieLens, int64 for synthetic data). Dense indices for models and
 evaluation come from ``IdIndex``, built over the catalogue (every user / item the tables
 know, not only those that appear in training).
+
+Duplicate rows (see ``docs/data_policies.md``): an exact duplicate is an interaction row
+whose (``user_id``, ``item_id``, ``timestamp``) equals an earlier row's (without a
+timestamp column: whose (``user_id``, ``item_id``)). ``RecDataset.deduplicated(policy)``
+drops them (``"drop"``, what every loader does by default), keeps them (``"keep"``) or
+refuses them (``"error"``); the count is recorded in ``notes`` and ``stats()``.
 """
+
+import logging
 from dataclasses import dataclass, field, replace
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
+
+from tfrecs.core.errors import InputError
+
+LOG = logging.getLogger("tfrecs.data")
 
 Columns = Dict[str, np.ndarray]
 
@@ -17,6 +29,12 @@ USER_ID = "user_id"
 ITEM_ID = "item_id"
 RATING = "rating"
 TIMESTAMP = "timestamp"
+
+DUPLICATE_POLICIES = ("drop", "keep", "error")
+
+
+class DuplicateRowsError(InputError):
+    """``duplicates="error"`` and the interactions hold exact duplicate rows (count and example named)."""
 
 
 def object_column(values) -> np.ndarray:
@@ -45,6 +63,43 @@ def check_columns(columns: Columns, required: Iterable[str], where: str) -> None
     lengths = {name: len(values) for name, values in columns.items()}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"{where}: columns have different lengths {lengths}")
+
+
+def row_groups(columns: Columns, names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """Groups rows by equal values in the columns ``names``.
+
+    Returns:
+        ``(group, first)``: ``group[r]`` the group number of row ``r``, and ``first`` the
+        row index of each group's first row in file order (``first[group[r]] <= r``).
+
+    Example::
+
+        row_groups({"u": np.array(["a", "b", "a"])}, ["u"])  # -> ([0, 1, 0], [0, 1])
+    """
+    count = len(columns[names[0]]) if names else 0
+    if count == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    keys = [np.unique(columns[name], return_inverse=True)[1].reshape(-1) for name in names]
+    rows = np.arange(count)
+    order = np.lexsort([rows] + keys[::-1])  # by names[0], names[1], ..., then file order
+    sorted_keys = np.stack([key[order] for key in keys])
+    starts = np.r_[True, np.any(sorted_keys[:, 1:] != sorted_keys[:, :-1], axis=0)]
+    group = np.empty(count, dtype=np.int64)
+    group[order] = np.cumsum(starts) - 1
+    return group, order[starts]
+
+
+def duplicate_keys(columns: Columns) -> Tuple[str, ...]:
+    """The columns that make two interaction rows exact duplicates (see the module doc)."""
+    return (USER_ID, ITEM_ID, TIMESTAMP) if TIMESTAMP in columns else (USER_ID, ITEM_ID)
+
+
+def duplicate_rows(columns: Columns) -> np.ndarray:
+    """Boolean mask of the rows that repeat an earlier row's ``duplicate_keys``."""
+    group, first = row_groups(columns, duplicate_keys(columns))
+    repeated = np.ones(len(group), dtype=bool)
+    repeated[first] = False
+    return repeated
 
 
 class IdIndex:
@@ -76,10 +131,10 @@ class IdIndex:
         values = np.asarray(values)
         if len(self.ids) == 0:
             raise KeyError(f"{self.name}: the catalogue is empty")
-        if values.dtype.kind != self.ids.dtype.kind and not (
-            values.dtype.kind in "iu" and self.ids.dtype.kind in "iu"
-        ):
-            raise TypeError(f"{self.name}: ids of dtype {values.dtype} cannot match a catalogue of dtype {self.ids.dtype}")
+        if values.dtype.kind != self.ids.dtype.kind and not (values.dtype.kind in "iu" and self.ids.dtype.kind in "iu"):
+            raise TypeError(
+                f"{self.name}: ids of dtype {values.dtype} cannot match a catalogue of dtype {self.ids.dtype}"
+            )
         positions = np.searchsorted(self._sorted, values)
         positions = np.clip(positions, 0, len(self._sorted) - 1)
         found = self._sorted[positions] == values
@@ -98,6 +153,9 @@ class RecDataset:
         interactions: columns ``user_id``, ``item_id`` and usually ``rating``, ``timestamp``.
         users: user table keyed by ``user_id`` (None when there are no user features).
         items: item table keyed by ``item_id`` (None when there are no item features).
+        notes: what loading did, for ``stats()`` and logs: ``source`` (file or directory
+            read), ``encodings`` (file -> encoding used), ``duplicates_dropped`` /
+            ``duplicates_kept``. Parts made by ``select`` start with no notes.
 
     Example::
 
@@ -109,6 +167,7 @@ class RecDataset:
     interactions: Columns
     users: Optional[Columns] = None
     items: Optional[Columns] = None
+    notes: Dict[str, object] = field(default_factory=dict, compare=False)
     _user_index: Optional[IdIndex] = field(default=None, repr=False, compare=False)
     _item_index: Optional[IdIndex] = field(default=None, repr=False, compare=False)
 
@@ -160,15 +219,65 @@ class RecDataset:
         The catalogue is the parent's even without user / item tables, so every split part
         indexes users and items the same way.
         """
-        return replace(self, name=name or self.name, interactions=interactions,
-                       _user_index=self.user_index, _item_index=self.item_index)
+        return replace(
+            self,
+            name=name or self.name,
+            interactions=interactions,
+            notes={},
+            _user_index=self.user_index,
+            _item_index=self.item_index,
+        )
 
     def select(self, rows: np.ndarray, name: Optional[str] = None) -> "RecDataset":
         """The data set restricted to the interaction ``rows`` (indices or mask)."""
         return self.with_interactions(take_rows(self.interactions, rows), name=name)
 
+    def deduplicated(self, policy: str = "drop") -> "RecDataset":
+        """Applies a duplicate policy to exact duplicate interaction rows (module doc).
+
+        Args:
+            policy: ``"drop"`` (keep each row's first occurrence, file order kept),
+                ``"keep"`` (leave them; a warning is logged) or ``"error"``.
+
+        Returns:
+            The data set with ``notes["duplicates_dropped"]`` (``"drop"``) or
+            ``notes["duplicates_kept"]`` (``"keep"``) set to the count.
+
+        Raises:
+            InputError: unknown policy.
+            DuplicateRowsError: ``policy="error"`` and there are duplicates.
+
+        Example::
+
+            ds = load_dataset("ml-100k", duplicates="keep").deduplicated("drop")
+            ds.stats()["duplicates_dropped"]  # -> 0
+        """
+        if policy not in DUPLICATE_POLICIES:
+            raise InputError(f"duplicates={policy!r}: choose one of {', '.join(DUPLICATE_POLICIES)}")
+        repeated = duplicate_rows(self.interactions)
+        count = int(repeated.sum())
+        keys = ", ".join(duplicate_keys(self.interactions))
+        if count and policy == "error":
+            row = int(np.flatnonzero(repeated)[0])
+            example = ", ".join(f"{k}={self.interactions[k][row].item()!r}" for k in duplicate_keys(self.interactions))
+            raise DuplicateRowsError(
+                f"{self.name}: {count} exact duplicate interaction row(s) ({keys}), e.g. row {row + 1}: {example}; "
+                "pass duplicates='drop' to drop them or 'keep' to keep them"
+            )
+        if count:
+            LOG.warning(
+                "%s: %s %d exact duplicate interaction row(s) (%s)",
+                self.name,
+                "dropped" if policy == "drop" else "kept",
+                count,
+                keys,
+            )
+        result = self.select(~repeated) if policy == "drop" and count else self
+        note = "duplicates_kept" if policy == "keep" else "duplicates_dropped"
+        return replace(result, notes={**self.notes, note: count})
+
     def stats(self) -> Dict[str, object]:
-        """Counts and density, as printed by ``tfrecs data stats``."""
+        """Counts and density, as printed by ``tfrecs data stats`` (plus the load ``notes``)."""
         n = len(self)
         active_users = len(np.unique(self.interactions[USER_ID]))
         active_items = len(np.unique(self.interactions[ITEM_ID]))
@@ -193,6 +302,7 @@ class RecDataset:
             per_user = np.unique(self.interactions[USER_ID], return_counts=True)[1]
             result["interactions_per_user_min"] = int(per_user.min())
             result["interactions_per_user_median"] = float(np.median(per_user))
+        result.update(self.notes)
         return result
 
 

@@ -19,8 +19,10 @@ Example::
     spec = FeatureSpec([Feature("user_id", "categorical"), Feature("age", "numeric")])
     spec = spec.fit(joined_columns(split.train))
     user_lookup = spec.lookup_layer("user_id")
+    indices = spec.encode(columns)        # pre-indexed ids for models built with raw_ids=False
     spec.save("model_dir/feature_spec.json")
 """
+
 import collections
 import json
 import re
@@ -29,6 +31,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from tfrecs.core.errors import InputError
 from tfrecs.data.dataset import Columns
 
 KINDS = ("categorical", "numeric", "sequence", "text")
@@ -41,7 +44,7 @@ SEQUENCE_PADDING = {"string": "", "int64": -1}
 _PUNCTUATION = re.compile(r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']')
 
 
-class FeatureSpecError(ValueError):
+class FeatureSpecError(InputError):
     """The spec and the data (or a saved file) disagree; the message names the feature."""
 
 
@@ -94,24 +97,33 @@ class Feature:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise FeatureSpecError(f"feature {self.name!r}: unknown kind {self.kind!r}; choose one of {', '.join(KINDS)}")
+            raise FeatureSpecError(
+                f"feature {self.name!r}: unknown kind {self.kind!r}; choose one of {', '.join(KINDS)}"
+            )
         if self.kind in ("categorical", "sequence") and self.dtype not in ID_DTYPES:
             raise FeatureSpecError(f"feature {self.name!r}: dtype must be one of {ID_DTYPES}, got {self.dtype!r}")
         if self.num_oov_buckets < 1:
             raise FeatureSpecError(f"feature {self.name!r}: num_oov_buckets must be >= 1, got {self.num_oov_buckets}")
         if self.kind == "text" and self.num_oov_buckets != 1:
-            raise FeatureSpecError(f"feature {self.name!r}: text features have exactly one OOV index (TextVectorization)")
+            raise FeatureSpecError(
+                f"feature {self.name!r}: text features have exactly one OOV index (TextVectorization)"
+            )
         if self.num_buckets is not None and (self.kind != "numeric" or self.num_buckets < 2):
             raise FeatureSpecError(f"feature {self.name!r}: num_buckets needs a numeric feature and >= 2 buckets")
         if self.compression is not None:
             if self.compression not in COMPRESSIONS:
-                raise FeatureSpecError(f"feature {self.name!r}: unknown compression {self.compression!r}; "
-                                       f"choose one of {', '.join(COMPRESSIONS)} or None")
+                raise FeatureSpecError(
+                    f"feature {self.name!r}: unknown compression {self.compression!r}; "
+                    f"choose one of {', '.join(COMPRESSIONS)} or None"
+                )
             if self.kind not in ("categorical", "sequence"):
-                raise FeatureSpecError(f"feature {self.name!r}: compression is for categorical or sequence features, "
-                                       f"not {self.kind}")
+                raise FeatureSpecError(
+                    f"feature {self.name!r}: compression is for categorical or sequence features, not {self.kind}"
+                )
         if self.compression_buckets is not None and self.compression_buckets < 1:
-            raise FeatureSpecError(f"feature {self.name!r}: compression_buckets must be >= 1, got {self.compression_buckets}")
+            raise FeatureSpecError(
+                f"feature {self.name!r}: compression_buckets must be >= 1, got {self.compression_buckets}"
+            )
         if self.num_hashes < 1:
             raise FeatureSpecError(f"feature {self.name!r}: num_hashes must be >= 1, got {self.num_hashes}")
 
@@ -136,18 +148,74 @@ class Feature:
             raise FeatureSpecError(f"feature {self.name!r} is not fitted yet: call FeatureSpec.fit on training data")
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _is_id(feature: Feature, value) -> bool:
+    if feature.dtype == "string":
+        return isinstance(value, (str, bytes))
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _refuse_bad(feature: Feature, bad: list, total: int, expected: str) -> None:
+    if bad:
+        raise FeatureSpecError(
+            f"feature {feature.name!r}: {len(bad)} of {total} value(s) are not {expected}, "
+            f"e.g. {bad[0]!r}; clean or convert the column first"
+        )
+
+
 def _check_id_values(feature: Feature, values: np.ndarray) -> None:
     kind = values.dtype.kind
-    if feature.dtype == "string" and kind not in "UOS":
+    expected = "string ids" if feature.dtype == "string" else "int64 ids"
+    if kind == "O":
+        _refuse_bad(feature, [v for v in values.reshape(-1).tolist() if not _is_id(feature, v)], values.size, expected)
+        return
+    if feature.dtype == "string" and kind not in "US":
         raise FeatureSpecError(f"feature {feature.name!r}: expected string ids, got dtype {values.dtype}")
     if feature.dtype == "int64" and kind not in "iu":
         raise FeatureSpecError(f"feature {feature.name!r}: expected int64 ids, got dtype {values.dtype}")
 
 
+def _check_numeric(feature: Feature, values: np.ndarray) -> None:
+    if values.dtype.kind == "O":
+        _refuse_bad(
+            feature,
+            [v for v in values.tolist() if isinstance(v, bool) or not isinstance(v, (int, float))],
+            len(values),
+            "numbers",
+        )
+        values = values.astype(np.float64)
+    if values.dtype.kind not in "fiub":
+        raise FeatureSpecError(f"feature {feature.name!r}: expected numbers, got dtype {values.dtype}")
+    if values.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(values) | (np.abs(values) > _FLOAT32_MAX)
+        if bad.any():
+            raise FeatureSpecError(
+                f"feature {feature.name!r}: {int(bad.sum())} value(s) are NaN, infinite or beyond float32's range "
+                f"(e.g. {values[bad][0]!r}); impute, clip or drop them first"
+            )
+    elif np.abs(values.astype(np.float64)).max(initial=0.0) > _FLOAT32_MAX:
+        raise FeatureSpecError(f"feature {feature.name!r}: values beyond float32's range")
+
+
+def _id_array(feature: Feature, values: np.ndarray) -> np.ndarray:
+    """Ids in the dtype the feature's lookup layer takes (str or int64)."""
+    return values.astype(str) if feature.dtype == "string" else values.astype(np.int64)
+
+
 def _flatten_lists(feature: Feature, values: np.ndarray) -> np.ndarray:
     if values.dtype != object:
-        raise FeatureSpecError(f"feature {feature.name!r}: a sequence feature needs list values (an object array), got dtype {values.dtype}")
+        raise FeatureSpecError(
+            f"feature {feature.name!r}: a sequence feature needs list values (an object array), got dtype {values.dtype}"
+        )
+    _refuse_bad(
+        feature, [row for row in values if not isinstance(row, (list, tuple, np.ndarray))], len(values), "lists of ids"
+    )
     flat = [v for row in values for v in row]
+    expected = "string ids" if feature.dtype == "string" else "int64 ids (-1 pads)"
+    _refuse_bad(feature, [v for v in flat if not _is_id(feature, v)], len(flat), expected)
     return np.asarray(flat, dtype=str if feature.dtype == "string" else np.int64) if flat else np.array([], dtype=str)
 
 
@@ -185,19 +253,24 @@ class FeatureSpec:
         """
         for feature in self:
             if feature.name not in columns:
-                raise FeatureSpecError(f"feature {feature.name!r} is missing from the data (columns: {sorted(columns)})")
+                raise FeatureSpecError(
+                    f"feature {feature.name!r} is missing from the data (columns: {sorted(columns)})"
+                )
             values = np.asarray(columns[feature.name])
             if feature.kind == "categorical":
                 _check_id_values(feature, values)
             elif feature.kind == "numeric":
-                if values.dtype.kind not in "fiub":
-                    raise FeatureSpecError(f"feature {feature.name!r}: expected numbers, got dtype {values.dtype}")
-                if values.dtype.kind == "f" and np.isnan(values).any():
-                    raise FeatureSpecError(f"feature {feature.name!r}: {int(np.isnan(values).sum())} NaN value(s); impute them first")
+                _check_numeric(feature, values)
             elif feature.kind == "sequence":
-                _check_id_values(feature, _flatten_lists(feature, values)) if len(values) else None
-            elif values.dtype.kind not in "UOS":
-                raise FeatureSpecError(f"feature {feature.name!r}: a text feature needs strings, got dtype {values.dtype}")
+                _flatten_lists(feature, values) if len(values) else None
+            elif values.dtype.kind == "O":
+                _refuse_bad(
+                    feature, [v for v in values.tolist() if not isinstance(v, (str, bytes))], len(values), "text"
+                )
+            elif values.dtype.kind not in "US":
+                raise FeatureSpecError(
+                    f"feature {feature.name!r}: a text feature needs strings, got dtype {values.dtype}"
+                )
 
     def fit(self, columns: Columns) -> "FeatureSpec":
         """Returns a copy with vocabularies and statistics learned from ``columns``.
@@ -219,8 +292,9 @@ class FeatureSpec:
                 if feature.num_buckets:
                     quantiles = np.quantile(as_float, np.linspace(0, 1, feature.num_buckets + 1)[1:-1])
                     boundaries = sorted(float(b) for b in np.unique(quantiles))
-                fitted.append(replace(feature, mean=float(as_float.mean()), std=float(as_float.std()),
-                                      boundaries=boundaries))
+                fitted.append(
+                    replace(feature, mean=float(as_float.mean()), std=float(as_float.std()), boundaries=boundaries)
+                )
                 continue
             if feature.kind == "categorical":
                 tokens: Sequence = values.tolist()
@@ -238,12 +312,18 @@ class FeatureSpec:
 
         feature = self[name]
         if feature.kind not in ("categorical", "sequence"):
-            raise FeatureSpecError(f"feature {name!r} is {feature.kind}; lookup layers are for categorical or sequence features")
+            raise FeatureSpecError(
+                f"feature {name!r} is {feature.kind}; lookup layers are for categorical or sequence features"
+            )
         feature._require_fitted()
         layer_cls = tf_keras.layers.StringLookup if feature.dtype == "string" else tf_keras.layers.IntegerLookup
         mask = SEQUENCE_PADDING[feature.dtype] if feature.kind == "sequence" else None
-        return layer_cls(vocabulary=list(feature.vocabulary), num_oov_indices=feature.num_oov_buckets,
-                         mask_token=mask, name=f"{name}_lookup")
+        return layer_cls(
+            vocabulary=list(feature.vocabulary),
+            num_oov_indices=feature.num_oov_buckets,
+            mask_token=mask,
+            name=f"{name}_lookup",
+        )
 
     def normalization_layer(self, name: str):
         """``Normalization`` layer with the training mean and variance of a numeric feature."""
@@ -253,8 +333,9 @@ class FeatureSpec:
         if feature.kind != "numeric":
             raise FeatureSpecError(f"feature {name!r} is {feature.kind}; normalisation is for numeric features")
         feature._require_fitted()
-        return tf_keras.layers.Normalization(mean=feature.mean, variance=max(feature.std, 1e-12) ** 2,
-                                             name=f"{name}_normalization")
+        return tf_keras.layers.Normalization(
+            mean=feature.mean, variance=max(feature.std, 1e-12) ** 2, name=f"{name}_normalization"
+        )
 
     def discretization_layer(self, name: str):
         """``Discretization`` layer with the fitted quantile boundaries of a bucketised numeric feature."""
@@ -274,8 +355,77 @@ class FeatureSpec:
         if feature.kind != "text":
             raise FeatureSpecError(f"feature {name!r} is {feature.kind}; text vectorization is for text features")
         feature._require_fitted()
-        return tf_keras.layers.TextVectorization(vocabulary=list(feature.vocabulary),
-                                                 output_sequence_length=feature.max_length, name=f"{name}_vectorizer")
+        return tf_keras.layers.TextVectorization(
+            vocabulary=list(feature.vocabulary), output_sequence_length=feature.max_length, name=f"{name}_vectorizer"
+        )
+
+    def encode(self, columns: Columns, features: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+        """Raw columns -> the lookup indices this spec's lookup layers produce (pre-indexed data).
+
+        For users who index their data once (e.g. when writing TFRecords) and feed models
+        built with ``raw_ids=False``, which then skip the hash lookups:
+
+        * categorical: int64 ``[N]``: ``0..num_oov_buckets-1`` OOV buckets, then known values
+          in vocabulary (training-frequency) order;
+        * sequence: int64 ``[N, L]``: ``0`` padding (raw ``""`` / ``-1`` and empty places),
+          then the OOV buckets, then known values. ``L`` is ``max_length`` (longer rows keep
+          their first ``max_length`` items, as ``FeatureEmbedding`` reads them) or else the
+          longest row. Rows may be lists (an object column) or an already padded 2-D array;
+        * numeric and text: passed through unchanged; ``FeatureEmbedding`` normalises,
+          buckets and tokenises them itself whether ``raw_ids`` is on or off.
+
+        Args:
+            columns: feature name -> raw column, as ``fit`` takes them.
+            features: names to encode (default: every feature of the spec).
+
+        Returns:
+            Feature name -> NumPy array, for every requested feature.
+
+        Raises:
+            FeatureSpecError: a feature is missing from ``columns``, has the wrong dtype, or
+                the spec is not fitted.
+
+        Example::
+
+            spec = FeatureSpec([Feature("user_id", "categorical")]).fit({"user_id": np.array(["a", "b", "a"])})
+            spec.encode({"user_id": np.array(["a", "b", "zz"])})["user_id"]   # [1, 2, 0]
+        """
+        import tensorflow as tf
+
+        encoded = {}
+        for name in self.names if features is None else list(features):
+            feature = self[name]
+            if name not in columns:
+                raise FeatureSpecError(f"feature {name!r} is missing from the data (columns: {sorted(columns)})")
+            values = np.asarray(columns[name])
+            if feature.kind in ("numeric", "text"):
+                encoded[name] = values
+                continue
+            lookup = self.lookup_layer(name)
+            if feature.kind == "categorical":
+                _check_id_values(feature, values)
+                encoded[name] = lookup(tf.constant(_id_array(feature, values.reshape(-1)))).numpy().astype(np.int64)
+                continue
+            if values.dtype != object and values.ndim == 2:
+                _check_id_values(feature, values)
+                indices = lookup(tf.constant(_id_array(feature, values))).numpy().astype(np.int64)
+                encoded[name] = indices[:, : feature.max_length] if feature.max_length else indices
+                continue
+            flat = _flatten_lists(feature, values)
+            _check_id_values(feature, flat) if len(flat) else None
+            lengths = np.array([len(row) for row in values], dtype=np.int64)
+            flat_indices = (
+                lookup(tf.constant(_id_array(feature, flat))).numpy().astype(np.int64)
+                if len(flat)
+                else np.zeros(0, np.int64)
+            )
+            width = feature.max_length if feature.max_length else int(lengths.max(initial=0))
+            padded = np.zeros((len(values), width), np.int64)
+            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            for row, (start, length) in enumerate(zip(starts, np.minimum(lengths, width))):
+                padded[row, :length] = flat_indices[start : start + length]
+            encoded[name] = padded
+        return encoded
 
     # Persistence ----------------------------------------------------------------------------
     def to_config(self) -> Dict[str, Any]:
@@ -336,8 +486,10 @@ def _vocabulary(tokens: Sequence, feature: Feature) -> list:
     """Values by descending training frequency (ties by value), pruned by min_count / max_tokens."""
     counts = collections.Counter(tokens)
     padding = SEQUENCE_PADDING[feature.dtype] if feature.kind == "sequence" else None
-    ranked = sorted((value for value, count in counts.items() if count >= feature.min_count and value != padding),
-                    key=lambda value: (-counts[value], value))
+    ranked = sorted(
+        (value for value, count in counts.items() if count >= feature.min_count and value != padding),
+        key=lambda value: (-counts[value], value),
+    )
     if feature.max_tokens is not None:
         ranked = ranked[: feature.max_tokens]
     return [int(v) if feature.dtype == "int64" and feature.kind != "text" else str(v) for v in ranked]

@@ -14,6 +14,7 @@ Example::
     pad_ids([["a", "b", "c"], ["d"]], 2, "string")             # [["b", "c"], ["d", ""]]
     pad_ids([["a", "b", "c"], ["d"]], 2, "string", "end")      # [["b", "c"], ["", "d"]]
 """
+
 from typing import Sequence
 
 import numpy as np

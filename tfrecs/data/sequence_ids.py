@@ -15,6 +15,7 @@ Example::
     ids.padding, ids.mask, ids.oov, ids.vocabulary_size   # -> 0, 1683, 1684, 1685
     ids.encode(np.array([0, 5]))                          # -> [1, 6]
 """
+
 from dataclasses import dataclass
 
 PADDING_ID = 0

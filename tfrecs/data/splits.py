@@ -11,26 +11,35 @@ Protocols (names as used by the CLI's ``--split``):
       more than one. On ML-100K: 80,808 / 9,596 / 9,596.
     * ``random-global``: the same ratio cut over all rows at once (the CTR view: 80,000 /
       10,000 / 10,000 on ML-100K).
+    * Both random splits assign (user, item) pairs, not rows: when a pair occurs more than
+      once (re-consumption at different times, or duplicates kept with
+      ``duplicates="keep"``), every copy lands in the part its first occurrence draws, so no
+      pair is in two parts; the ratios then count distinct pairs. Without repeated pairs
+      (ML-100K) this is the row-wise split above, row for row.
     * ``temporal``: global temporal split: the earliest 80 % of all interactions train, the
       next 10 % validate, the last 10 % test.
+    * ``loo`` and ``temporal`` split by time: a pair consumed again later may have its later
+      event in validation / test (that is the protocol: the user did repeat it).
 
 Example::
 
     split = make_split(load_movielens("ml-100k"), "loo")
     len(split.test)  # -> 943
 """
+
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tfrecs.data.dataset import ITEM_ID, RATING, TIMESTAMP, USER_ID, RecDataset
+from tfrecs.core.errors import InputError
+from tfrecs.data.dataset import ITEM_ID, RATING, TIMESTAMP, USER_ID, RecDataset, row_groups
 
 SPLIT_NAMES = ("loo", "random", "random-global", "temporal")
 DEFAULT_RATIOS = (0.8, 0.1, 0.1)
 
 
-class EmptySplitError(ValueError):
+class EmptySplitError(InputError):
     """A split part that must hold interactions is empty."""
 
 
@@ -55,12 +64,19 @@ class Split:
 
 def _make(ds: RecDataset, part_of_row: np.ndarray, protocol: str, required=("train", "valid", "test")) -> Split:
     """Builds a Split from a per-row part label 0/1/2, failing on a required empty part."""
-    parts = [ds.select(part_of_row == code, name=f"{ds.name}/{name}") for code, name in enumerate(("train", "valid", "test"))]
+    parts = [
+        ds.select(part_of_row == code, name=f"{ds.name}/{name}") for code, name in enumerate(("train", "valid", "test"))
+    ]
     split = Split(*parts, protocol=protocol)
     for name in required:
         if len(split.part(name)) == 0:
             raise EmptySplitError(f"{ds.name}: the {name} part of the {protocol!r} split is empty ({split.sizes()})")
     return split
+
+
+def _require_interactions(ds: RecDataset, protocol: str) -> None:
+    if len(ds) == 0:
+        raise EmptySplitError(f"{ds.name}: cannot make the {protocol!r} split: the data set has no interactions")
 
 
 def _order_within_user(users: np.ndarray, sort_key: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -78,6 +94,7 @@ def _order_within_user(users: np.ndarray, sort_key: np.ndarray) -> Tuple[np.ndar
 
 def leave_one_out(ds: RecDataset) -> Split:
     """Leave-one-out by time: last -> test, second-to-last -> valid, per user."""
+    _require_interactions(ds, "loo")
     if TIMESTAMP not in ds.interactions:
         raise KeyError(f"{ds.name}: leave-one-out by time needs a {TIMESTAMP!r} column")
     order, position, size = _order_within_user(ds.user_indices(), ds.interactions[TIMESTAMP])
@@ -116,27 +133,45 @@ def _part_from_position(position: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.where(position < counts[:, 0], 0, np.where(position < counts[:, 0] + counts[:, 1], 1, 2)).astype(np.int8)
 
 
-def random_split(ds: RecDataset, ratios: Sequence[float] = DEFAULT_RATIOS, seed: int = 2020,
-                 group_by_user: bool = True) -> Split:
-    """Random ratio split, per user (default) or over all rows; RecBole's rounding."""
-    ratios = _check_ratios(ratios)
-    key = np.random.default_rng(seed).random(len(ds))
-    required = tuple(name for name, r in zip(("train", "valid", "test"), ratios) if r > 0)
+def _random_parts(
+    users: np.ndarray, key: np.ndarray, ratios: Tuple[float, float, float], group_by_user: bool
+) -> np.ndarray:
+    """Part 0/1/2 of each row, cut by ``ratios`` in the order of the random ``key``."""
+    part = np.empty(len(key), dtype=np.int8)
     if not group_by_user:
         order = np.argsort(key, kind="stable")
-        counts = recbole_counts(np.array([len(ds)]), ratios)
-        part = np.empty(len(ds), dtype=np.int8)
-        part[order] = _part_from_position(np.arange(len(ds)), np.repeat(counts, len(ds), axis=0))
-        return _make(ds, part, "random-global", required)
-    order, position, size = _order_within_user(ds.user_indices(), key)
-    part = np.empty(len(ds), dtype=np.int8)
+        counts = recbole_counts(np.array([len(key)]), ratios)
+        part[order] = _part_from_position(np.arange(len(key)), np.repeat(counts, len(key), axis=0))
+        return part
+    order, position, size = _order_within_user(users, key)
     part[order] = _part_from_position(position, recbole_counts(size, ratios))
-    return _make(ds, part, "random", required)
+    return part
+
+
+def random_split(
+    ds: RecDataset, ratios: Sequence[float] = DEFAULT_RATIOS, seed: int = 2020, group_by_user: bool = True
+) -> Split:
+    """Random ratio split, per user (default) or over all rows; RecBole's rounding.
+
+    Every copy of a repeated (user, item) pair goes to the same part (module doc).
+    """
+    ratios = _check_ratios(ratios)
+    _require_interactions(ds, "random" if group_by_user else "random-global")
+    key = np.random.default_rng(seed).random(len(ds))
+    required = tuple(name for name, r in zip(("train", "valid", "test"), ratios) if r > 0)
+    users = ds.user_indices()
+    group, first = row_groups({USER_ID: users, ITEM_ID: ds.item_indices()}, (USER_ID, ITEM_ID))
+    if len(first) == len(ds):  # no repeated pair: split the rows themselves
+        part = _random_parts(users, key, ratios, group_by_user)
+    else:
+        part = _random_parts(users[first], key[first], ratios, group_by_user)[group]
+    return _make(ds, part, "random" if group_by_user else "random-global", required)
 
 
 def temporal_split(ds: RecDataset, ratios: Sequence[float] = DEFAULT_RATIOS) -> Split:
     """Global temporal split: earliest rows train, latest rows test (ties keep file order)."""
     ratios = _check_ratios(ratios)
+    _require_interactions(ds, "temporal")
     if TIMESTAMP not in ds.interactions:
         raise KeyError(f"{ds.name}: a temporal split needs a {TIMESTAMP!r} column")
     order = np.argsort(ds.interactions[TIMESTAMP], kind="stable")

@@ -19,6 +19,7 @@ Example::
     ds = synthetic_implicit(num_users=500, num_items=300, seed=7)
     ctr = synthetic_ctr(num_examples=10_000, vocabulary_sizes=1000, seed=7)
 """
+
 from dataclasses import dataclass
 from typing import Iterator, Sequence, Union
 
@@ -67,12 +68,24 @@ class ImplicitWorld:
         return rng.normal(size=(count, self.rank)) / np.sqrt(self.rank)
 
 
-def iter_synthetic_implicit(num_users: int = 1000, num_items: int = 500, interactions_per_user: int = 30,
-                            rank: int = 8, strength: float = 6.0, popularity_exponent: float = 0.8,
-                            seed: int = 0, chunk_users: int = 4096) -> Iterator[Columns]:
+def iter_synthetic_implicit(
+    num_users: int = 1000,
+    num_items: int = 500,
+    interactions_per_user: int = 30,
+    rank: int = 8,
+    strength: float = 6.0,
+    popularity_exponent: float = 0.8,
+    seed: int = 0,
+    chunk_users: int = 4096,
+) -> Iterator[Columns]:
     """Yields interaction chunks of ``synthetic_implicit`` (see there); ids are int64."""
-    _check_positive(num_users=num_users, num_items=num_items, interactions_per_user=interactions_per_user,
-                    rank=rank, chunk_users=chunk_users)
+    _check_positive(
+        num_users=num_users,
+        num_items=num_items,
+        interactions_per_user=interactions_per_user,
+        rank=rank,
+        chunk_users=chunk_users,
+    )
     if interactions_per_user > num_items:
         raise ValueError(f"interactions_per_user ({interactions_per_user}) exceeds num_items ({num_items})")
     world = ImplicitWorld.make(num_items, rank, popularity_exponent, strength, seed)
@@ -95,9 +108,16 @@ def iter_synthetic_implicit(num_users: int = 1000, num_items: int = 500, interac
         }
 
 
-def synthetic_implicit(num_users: int = 1000, num_items: int = 500, interactions_per_user: int = 30,
-                       rank: int = 8, strength: float = 6.0, popularity_exponent: float = 0.8,
-                       seed: int = 0, chunk_users: int = 4096) -> RecDataset:
+def synthetic_implicit(
+    num_users: int = 1000,
+    num_items: int = 500,
+    interactions_per_user: int = 30,
+    rank: int = 8,
+    strength: float = 6.0,
+    popularity_exponent: float = 0.8,
+    seed: int = 0,
+    chunk_users: int = 4096,
+) -> RecDataset:
     """Implicit interactions with a planted low-rank structure, as a ``RecDataset``.
 
     Each user draws ``interactions_per_user`` distinct items from
@@ -110,11 +130,16 @@ def synthetic_implicit(num_users: int = 1000, num_items: int = 500, interactions
         ds = synthetic_implicit(num_users=200, num_items=100, interactions_per_user=10, seed=1)
         len(ds)  # -> 2000
     """
-    interactions = _concat(iter_synthetic_implicit(num_users, num_items, interactions_per_user, rank, strength,
-                                                   popularity_exponent, seed, chunk_users))
+    interactions = _concat(
+        iter_synthetic_implicit(
+            num_users, num_items, interactions_per_user, rank, strength, popularity_exponent, seed, chunk_users
+        )
+    )
     world = ImplicitWorld.make(num_items, rank, popularity_exponent, strength, seed)
-    items = {"item_id": np.arange(num_items, dtype=np.int64),
-             "cluster": np.argmax(world.item_factors, axis=1).astype(np.int64)}
+    items = {
+        "item_id": np.arange(num_items, dtype=np.int64),
+        "cluster": np.argmax(world.item_factors, axis=1).astype(np.int64),
+    }
     users = {"user_id": np.arange(num_users, dtype=np.int64)}
     return RecDataset("synthetic-implicit", interactions, users, items)
 
@@ -135,8 +160,15 @@ class CtrWorld:
     bias: float
 
     @classmethod
-    def make(cls, vocabulary_sizes: Sequence[int], zipf_exponent: float, num_crosses: int, cross_dim: int,
-             cross_strength: float, seed: int):
+    def make(
+        cls,
+        vocabulary_sizes: Sequence[int],
+        zipf_exponent: float,
+        num_crosses: int,
+        cross_dim: int,
+        cross_strength: float,
+        seed: int,
+    ):
         rng = np.random.default_rng([seed, 0xC7A])
         cdfs, permutations, weights = [], [], []
         for size in vocabulary_sizes:
@@ -145,11 +177,24 @@ class CtrWorld:
             weights.append((rng.normal(size=size) * 0.35).astype(np.float32))
         fields = rng.permutation(len(vocabulary_sizes))
         crosses = tuple((int(fields[2 * i]), int(fields[2 * i + 1])) for i in range(num_crosses))
-        cross_vectors = {f: (rng.normal(size=(vocabulary_sizes[f], cross_dim)) * np.sqrt(cross_strength / np.sqrt(cross_dim))).astype(np.float32)
-                         for pair in crosses for f in pair}
-        return cls(tuple(vocabulary_sizes), tuple(cdfs), tuple(permutations), tuple(weights),
-                   rng.normal(size=NUM_NUMERIC).astype(np.float32) * 0.3, rng.uniform(0.5, 3.0, NUM_NUMERIC),
-                   crosses, cross_vectors, -0.6)
+        cross_vectors = {
+            f: (
+                rng.normal(size=(vocabulary_sizes[f], cross_dim)) * np.sqrt(cross_strength / np.sqrt(cross_dim))
+            ).astype(np.float32)
+            for pair in crosses
+            for f in pair
+        }
+        return cls(
+            tuple(vocabulary_sizes),
+            tuple(cdfs),
+            tuple(permutations),
+            tuple(weights),
+            rng.normal(size=NUM_NUMERIC).astype(np.float32) * 0.3,
+            rng.uniform(0.5, 3.0, NUM_NUMERIC),
+            crosses,
+            cross_vectors,
+            -0.6,
+        )
 
     def logits(self, columns: Columns) -> np.ndarray:
         """The hidden model's logit for each row (the Bayes-optimal score)."""
@@ -159,7 +204,9 @@ class CtrWorld:
         numeric = np.stack([columns[f"I{j + 1}"] for j in range(NUM_NUMERIC)], axis=1)
         logit += (np.log1p(numeric) - self.numeric_log_means) @ self.numeric_weights
         for a, b in self.crosses:
-            logit += np.sum(self.cross_vectors[a][columns[f"C{a + 1}"]] * self.cross_vectors[b][columns[f"C{b + 1}"]], axis=1)
+            logit += np.sum(
+                self.cross_vectors[a][columns[f"C{a + 1}"]] * self.cross_vectors[b][columns[f"C{b + 1}"]], axis=1
+            )
         return logit
 
 
@@ -170,9 +217,16 @@ def _vocabulary_sizes(vocabulary_sizes: Union[int, Sequence[int]]) -> tuple:
     return tuple(int(s) for s in sizes)
 
 
-def iter_synthetic_ctr(num_examples: int, vocabulary_sizes: Union[int, Sequence[int]] = 100_000,
-                       zipf_exponent: float = 1.05, num_crosses: int = 6, cross_dim: int = 4,
-                       cross_strength: float = 1.0, seed: int = 0, chunk_size: int = 65536) -> Iterator[Columns]:
+def iter_synthetic_ctr(
+    num_examples: int,
+    vocabulary_sizes: Union[int, Sequence[int]] = 100_000,
+    zipf_exponent: float = 1.05,
+    num_crosses: int = 6,
+    cross_dim: int = 4,
+    cross_strength: float = 1.0,
+    seed: int = 0,
+    chunk_size: int = 65536,
+) -> Iterator[Columns]:
     """Yields chunks of ``synthetic_ctr`` rows (see there)."""
     _check_positive(num_examples=num_examples, chunk_size=chunk_size)
     sizes = _vocabulary_sizes(vocabulary_sizes)
@@ -184,7 +238,9 @@ def iter_synthetic_ctr(num_examples: int, vocabulary_sizes: Union[int, Sequence[
         count = min(chunk_size, num_examples - start)
         columns: Columns = {"label": np.zeros(count, dtype=np.float32)}
         for j in range(NUM_NUMERIC):
-            columns[f"I{j + 1}"] = np.floor(np.expm1(rng.normal(world.numeric_log_means[j], 1.0, count).clip(0))).astype(np.float32)
+            columns[f"I{j + 1}"] = np.floor(
+                np.expm1(rng.normal(world.numeric_log_means[j], 1.0, count).clip(0))
+            ).astype(np.float32)
         for f in range(NUM_CATEGORICAL):
             ranks = np.minimum(np.searchsorted(world.id_cdfs[f], rng.random(count)), sizes[f] - 1)
             columns[f"C{f + 1}"] = world.id_permutations[f][ranks]
@@ -192,9 +248,16 @@ def iter_synthetic_ctr(num_examples: int, vocabulary_sizes: Union[int, Sequence[
         yield columns
 
 
-def synthetic_ctr(num_examples: int, vocabulary_sizes: Union[int, Sequence[int]] = 100_000,
-                  zipf_exponent: float = 1.05, num_crosses: int = 6, cross_dim: int = 4,
-                  cross_strength: float = 1.0, seed: int = 0, chunk_size: int = 65536) -> Columns:
+def synthetic_ctr(
+    num_examples: int,
+    vocabulary_sizes: Union[int, Sequence[int]] = 100_000,
+    zipf_exponent: float = 1.05,
+    num_crosses: int = 6,
+    cross_dim: int = 4,
+    cross_strength: float = 1.0,
+    seed: int = 0,
+    chunk_size: int = 65536,
+) -> Columns:
     """Criteo-schema CTR rows labelled by a hidden logistic model with feature crosses.
 
     Columns: ``I1..I13`` (float32 counts, heavy-tailed), ``C1..C26`` (int64 ids, Zipf
@@ -208,31 +271,53 @@ def synthetic_ctr(num_examples: int, vocabulary_sizes: Union[int, Sequence[int]]
         rows = synthetic_ctr(1000, vocabulary_sizes=50, seed=3)
         rows["C1"].dtype  # -> int64
     """
-    return _concat(iter_synthetic_ctr(num_examples, vocabulary_sizes, zipf_exponent, num_crosses, cross_dim,
-                                      cross_strength, seed, chunk_size))
+    return _concat(
+        iter_synthetic_ctr(
+            num_examples, vocabulary_sizes, zipf_exponent, num_crosses, cross_dim, cross_strength, seed, chunk_size
+        )
+    )
 
 
-def synthetic_ctr_world(vocabulary_sizes: Union[int, Sequence[int]] = 100_000, zipf_exponent: float = 1.05,
-                        num_crosses: int = 6, cross_dim: int = 4, cross_strength: float = 1.0, seed: int = 0) -> CtrWorld:
+def synthetic_ctr_world(
+    vocabulary_sizes: Union[int, Sequence[int]] = 100_000,
+    zipf_exponent: float = 1.05,
+    num_crosses: int = 6,
+    cross_dim: int = 4,
+    cross_strength: float = 1.0,
+    seed: int = 0,
+) -> CtrWorld:
     """The hidden model behind ``synthetic_ctr`` with the same arguments (for Bayes-optimal scores)."""
-    return CtrWorld.make(_vocabulary_sizes(vocabulary_sizes), zipf_exponent, num_crosses, cross_dim, cross_strength, seed)
+    return CtrWorld.make(
+        _vocabulary_sizes(vocabulary_sizes), zipf_exponent, num_crosses, cross_dim, cross_strength, seed
+    )
 
 
 def criteo_feature_spec():
     """The ``FeatureSpec`` of ``synthetic_ctr`` columns (unfitted): 13 numeric, 26 int64 categorical."""
     from tfrecs.data.feature_spec import Feature, FeatureSpec
 
-    return FeatureSpec([Feature(f"I{j + 1}", "numeric") for j in range(NUM_NUMERIC)]
-                       + [Feature(f"C{f + 1}", "categorical", dtype="int64") for f in range(NUM_CATEGORICAL)])
+    return FeatureSpec(
+        [Feature(f"I{j + 1}", "numeric") for j in range(NUM_NUMERIC)]
+        + [Feature(f"C{f + 1}", "categorical", dtype="int64") for f in range(NUM_CATEGORICAL)]
+    )
 
 
 # Sequences ---------------------------------------------------------------------------------------------
-def iter_synthetic_sequences(num_users: int = 1000, num_items: int = 500, min_length: int = 10, max_length: int = 50,
-                             successors: int = 3, follow_probability: float = 0.8, popularity_exponent: float = 1.0,
-                             seed: int = 0, chunk_users: int = 8192) -> Iterator[Columns]:
+def iter_synthetic_sequences(
+    num_users: int = 1000,
+    num_items: int = 500,
+    min_length: int = 10,
+    max_length: int = 50,
+    successors: int = 3,
+    follow_probability: float = 0.8,
+    popularity_exponent: float = 1.0,
+    seed: int = 0,
+    chunk_users: int = 8192,
+) -> Iterator[Columns]:
     """Yields interaction chunks of ``synthetic_sequences`` (see there)."""
-    _check_positive(num_users=num_users, num_items=num_items, min_length=min_length, successors=successors,
-                    chunk_users=chunk_users)
+    _check_positive(
+        num_users=num_users, num_items=num_items, min_length=min_length, successors=successors, chunk_users=chunk_users
+    )
     if max_length < min_length:
         raise ValueError(f"max_length ({max_length}) must be >= min_length ({min_length})")
     if not 0 <= follow_probability <= 1:
@@ -254,15 +339,29 @@ def iter_synthetic_sequences(num_users: int = 1000, num_items: int = 500, min_le
             jump = np.minimum(np.searchsorted(popularity_cdf, rng.random(count)), num_items - 1)
             steps[:, t] = np.where(rng.random(count) < follow_probability, follow, jump)
         keep = np.arange(max_length)[None, :] < lengths[:, None]
-        users = np.repeat(np.arange(first_user, first_user + count, dtype=np.int64), max_length).reshape(count, max_length)
+        users = np.repeat(np.arange(first_user, first_user + count, dtype=np.int64), max_length).reshape(
+            count, max_length
+        )
         times = np.broadcast_to(1_000_000 + np.arange(max_length, dtype=np.int64), (count, max_length))
-        yield {"user_id": users[keep], "item_id": steps[keep], "rating": np.ones(int(keep.sum()), dtype=np.float32),
-               "timestamp": times[keep]}
+        yield {
+            "user_id": users[keep],
+            "item_id": steps[keep],
+            "rating": np.ones(int(keep.sum()), dtype=np.float32),
+            "timestamp": times[keep],
+        }
 
 
-def synthetic_sequences(num_users: int = 1000, num_items: int = 500, min_length: int = 10, max_length: int = 50,
-                        successors: int = 3, follow_probability: float = 0.8, popularity_exponent: float = 1.0,
-                        seed: int = 0, chunk_users: int = 8192) -> RecDataset:
+def synthetic_sequences(
+    num_users: int = 1000,
+    num_items: int = 500,
+    min_length: int = 10,
+    max_length: int = 50,
+    successors: int = 3,
+    follow_probability: float = 0.8,
+    popularity_exponent: float = 1.0,
+    seed: int = 0,
+    chunk_users: int = 8192,
+) -> RecDataset:
     """Item sequences from a planted Markov chain, as a ``RecDataset`` with timestamps.
 
     Each user's first item is drawn by popularity (Zipf); each next item is, with
@@ -274,7 +373,22 @@ def synthetic_sequences(num_users: int = 1000, num_items: int = 500, min_length:
 
         ds = synthetic_sequences(num_users=100, num_items=50, seed=2)
     """
-    interactions = _concat(iter_synthetic_sequences(num_users, num_items, min_length, max_length, successors,
-                                                    follow_probability, popularity_exponent, seed, chunk_users))
-    return RecDataset("synthetic-sequences", interactions, {"user_id": np.arange(num_users, dtype=np.int64)},
-                      {"item_id": np.arange(num_items, dtype=np.int64)})
+    interactions = _concat(
+        iter_synthetic_sequences(
+            num_users,
+            num_items,
+            min_length,
+            max_length,
+            successors,
+            follow_probability,
+            popularity_exponent,
+            seed,
+            chunk_users,
+        )
+    )
+    return RecDataset(
+        "synthetic-sequences",
+        interactions,
+        {"user_id": np.arange(num_users, dtype=np.int64)},
+        {"item_id": np.arange(num_items, dtype=np.int64)},
+    )

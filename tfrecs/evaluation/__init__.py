@@ -9,6 +9,7 @@ Example::
 
 Definitions, tie-breaking and averaging are in ``docs/metrics.md``.
 """
+
 from tfrecs.evaluation.ctr_metrics import auc, gauc, log_loss
 from tfrecs.evaluation.full_ranking import RaggedIndices, RankingTargets, evaluate_full_ranking
 from tfrecs.evaluation.ranking_metrics import ranking_metrics_from_hits

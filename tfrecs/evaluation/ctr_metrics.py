@@ -1,4 +1,5 @@
 """Click-through-rate metrics on labelled rows: exact AUC, LogLoss and GAUC (NumPy)."""
+
 from __future__ import annotations
 
 import numpy as np

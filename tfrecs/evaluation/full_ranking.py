@@ -5,6 +5,7 @@ restricted by a ragged list of items (masked out, or the only candidates) and ju
 against a ragged list of positives. Full ranking uses one row per user; the sampled
 protocol (``tfrecs.evaluation.sampled``) uses one row per (user, positive) pair.
 """
+
 from __future__ import annotations
 
 import functools
@@ -39,13 +40,13 @@ class RaggedIndices:
 
     def row(self, r: int) -> np.ndarray:
         """The indices of row ``r``."""
-        return self.values[self.row_splits[r]:self.row_splits[r + 1]]
+        return self.values[self.row_splits[r] : self.row_splits[r + 1]]
 
     def slice_rows(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """(row position relative to ``start``, index) for every entry of rows [start, stop)."""
-        lengths = np.diff(self.row_splits[start:stop + 1])
+        lengths = np.diff(self.row_splits[start : stop + 1])
         local_rows = np.repeat(np.arange(stop - start, dtype=np.int64), lengths)
-        return local_rows, self.values[self.row_splits[start]:self.row_splits[stop]]
+        return local_rows, self.values[self.row_splits[start] : self.row_splits[stop]]
 
     def to_tensor(self) -> tf.RaggedTensor:
         """The same lists as an int64 ``tf.RaggedTensor``."""
@@ -70,8 +71,7 @@ class RankingTargets:
     num_items: int
 
     @classmethod
-    def from_pairs(cls, users, items, exclude_users=None, exclude_items=None, *,
-                   num_items: int) -> "RankingTargets":
+    def from_pairs(cls, users, items, exclude_users=None, exclude_items=None, *, num_items: int) -> "RankingTargets":
         """Builds targets from (user, item) positive pairs and (user, item) pairs to mask.
 
         Duplicate pairs are collapsed. Exclusions of users without positives are dropped.
@@ -106,7 +106,8 @@ class RankingTargets:
         if exclude_users is None:
             exclude_users = exclude_items = np.zeros(0, np.int64)
         exclude_users, exclude_items = _index_pairs(
-            "exclude_users", exclude_users, "exclude_items", exclude_items, num_items)
+            "exclude_users", exclude_users, "exclude_items", exclude_items, num_items
+        )
 
         evaluated_users = np.unique(users)
         keep = np.isin(exclude_users, evaluated_users)
@@ -128,8 +129,9 @@ class RankingTargets:
         return np.repeat(self.users, self.positives.lengths)
 
 
-def evaluate_full_ranking(score_fn: ScoreFn, targets: RankingTargets, ks=(10, 20),
-                          batch_size: int = 1024) -> dict[str, float]:
+def evaluate_full_ranking(
+    score_fn: ScoreFn, targets: RankingTargets, ks=(10, 20), batch_size: int = 1024
+) -> dict[str, float]:
     """Ranks all items for every user in ``targets`` and averages top-K metrics over users.
 
     Each user's excluded items get score -inf; ``tf.math.top_k`` ranks the rest, ties
@@ -158,14 +160,30 @@ def evaluate_full_ranking(score_fn: ScoreFn, targets: RankingTargets, ks=(10, 20
     """
     ks = validate_ks(ks)
     check_targets(targets)
-    hits = rank_rows(score_fn, targets.users, targets.exclusions, "excluded", targets.positives,
-                     targets.num_items, max(ks), batch_size)
+    hits = rank_rows(
+        score_fn,
+        targets.users,
+        targets.exclusions,
+        "excluded",
+        targets.positives,
+        targets.num_items,
+        max(ks),
+        batch_size,
+    )
     per_user = ranking_metrics_from_hits(hits, targets.positives.lengths, ks)
     return {name: float(values.mean()) for name, values in per_user.items()}
 
 
-def rank_rows(score_fn: ScoreFn, row_users: np.ndarray, listed: RaggedIndices, listed_are: str,
-              positives: RaggedIndices, num_items: int, max_k: int, batch_size: int) -> np.ndarray:
+def rank_rows(
+    score_fn: ScoreFn,
+    row_users: np.ndarray,
+    listed: RaggedIndices,
+    listed_are: str,
+    positives: RaggedIndices,
+    num_items: int,
+    max_k: int,
+    batch_size: int,
+) -> np.ndarray:
     """Hit matrix ``[rows, max_k]`` of each row's top ``max_k`` items.
 
     Args:
@@ -190,11 +208,14 @@ def rank_rows(score_fn: ScoreFn, row_users: np.ndarray, listed: RaggedIndices, l
         stop = min(start + batch_size, num_rows)
         batch_users, row_to_user = np.unique(row_users[start:stop], return_inverse=True)
         user_scores = _score_users(score_fn, batch_users, num_items)
-        batch, has_nan = batch_hits(user_scores, row_to_user.astype(np.int32),
-                                    *listed.slice_rows(start, stop), *positives.slice_rows(start, stop))
+        batch, has_nan = batch_hits(
+            user_scores,
+            row_to_user.astype(np.int32),
+            *listed.slice_rows(start, stop),
+            *positives.slice_rows(start, stop),
+        )
         if has_nan:
-            raise ValueError(
-                f"score_fn returned NaN scores for a batch of users {batch_users[:5].tolist()}...")
+            raise ValueError(f"score_fn returned NaN scores for a batch of users {batch_users[:5].tolist()}...")
         hits[start:stop] = batch.numpy()
     return hits
 
@@ -205,14 +226,24 @@ def _batch_hits_fn(num_items: int, max_k: int, listed_are_candidates: bool):
     k = min(max_k, num_items)
     index_vector = tf.TensorSpec([None], tf.int64)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, num_items], tf.float32),
-                                  tf.TensorSpec([None], tf.int32),
-                                  index_vector, index_vector, index_vector, index_vector])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, num_items], tf.float32),
+            tf.TensorSpec([None], tf.int32),
+            index_vector,
+            index_vector,
+            index_vector,
+            index_vector,
+        ]
+    )
     def batch_hits(user_scores, row_to_user, listed_rows, listed_items, positive_rows, positive_items):
         has_nan = tf.reduce_any(tf.math.is_nan(user_scores))
         # row_to_user comes from np.unique of sorted users: as many users as rows means identity
-        scores = tf.cond(tf.shape(user_scores)[0] == tf.shape(row_to_user)[0],
-                         lambda: user_scores, lambda: tf.gather(user_scores, row_to_user))
+        scores = tf.cond(
+            tf.shape(user_scores)[0] == tf.shape(row_to_user)[0],
+            lambda: user_scores,
+            lambda: tf.gather(user_scores, row_to_user),
+        )
         shape = tf.stack([tf.shape(scores, out_type=tf.int64)[0], num_items])
         listed = _dense_mask(listed_rows, listed_items, shape)
         keep = listed if listed_are_candidates else tf.logical_not(listed)
@@ -228,8 +259,7 @@ def _batch_hits_fn(num_items: int, max_k: int, listed_are_candidates: bool):
 def _dense_mask(rows, items, shape):
     """Bool ``shape`` tensor that is True at each (rows[i], items[i])."""
     indices = tf.stack([rows, items], axis=1)
-    return tf.tensor_scatter_nd_update(tf.zeros(shape, tf.bool), indices,
-                                       tf.ones_like(rows, dtype=tf.bool))
+    return tf.tensor_scatter_nd_update(tf.zeros(shape, tf.bool), indices, tf.ones_like(rows, dtype=tf.bool))
 
 
 def _score_users(score_fn: ScoreFn, users: np.ndarray, num_items: int) -> tf.Tensor:
@@ -238,7 +268,8 @@ def _score_users(score_fn: ScoreFn, users: np.ndarray, num_items: int) -> tf.Ten
     if tuple(scores.shape) != expected:
         raise ValueError(
             f"score_fn must return scores of shape [batch, num_items] = {list(expected)} for a "
-            f"batch of {len(users)} users; got shape {scores.shape.as_list()}")
+            f"batch of {len(users)} users; got shape {scores.shape.as_list()}"
+        )
     if not (scores.dtype.is_floating or scores.dtype.is_integer):
         raise ValueError(f"score_fn must return numeric scores; got dtype {scores.dtype.name}")
     return tf.cast(scores, tf.float32)
@@ -247,7 +278,8 @@ def _score_users(score_fn: ScoreFn, users: np.ndarray, num_items: int) -> tf.Ten
 def check_targets(targets) -> None:
     if not isinstance(targets, RankingTargets):
         raise ValueError(
-            f"targets must be a RankingTargets (see RankingTargets.from_pairs); got {type(targets).__name__}")
+            f"targets must be a RankingTargets (see RankingTargets.from_pairs); got {type(targets).__name__}"
+        )
     if len(targets.users) == 0:
         raise ValueError("targets has no users with positives: nothing to evaluate")
 
@@ -261,8 +293,7 @@ def _index_pairs(users_name, users, items_name, items, num_items):
         raise ValueError(f"{users_name} holds a negative index {users.min()}")
     bad = (items < 0) | (items >= num_items)
     if bad.any():
-        raise ValueError(
-            f"{items_name} holds index {items[bad][0]} outside [0, num_items={num_items})")
+        raise ValueError(f"{items_name} holds index {items[bad][0]} outside [0, num_items={num_items})")
     return users, items
 
 

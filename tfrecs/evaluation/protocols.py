@@ -11,6 +11,7 @@ Example::
     figures = evaluate_protocol(Popularity.from_dataset(split.train), split, "loo-full")
     figures["ndcg@10"], figures["split"]
 """
+
 from typing import Callable, Dict, Sequence
 
 import numpy as np
@@ -42,15 +43,25 @@ def ranking_targets(split: Split, stage: str = "test") -> RankingTargets:
     positives = split.part(stage)
     masked = [split.train] + ([split.valid] if stage == "test" else [])
     return RankingTargets.from_pairs(
-        users=positives.user_indices(), items=positives.item_indices(),
+        users=positives.user_indices(),
+        items=positives.item_indices(),
         exclude_users=np.concatenate([part.user_indices() for part in masked]),
         exclude_items=np.concatenate([part.item_indices() for part in masked]),
-        num_items=split.train.num_items)
+        num_items=split.train.num_items,
+    )
 
 
-def evaluate_protocol(score_fn: Callable, split: Split, protocol: str, stage: str = "test",
-                      ks: Sequence[int] = (10, 20), num_negatives: int = 100,
-                      negative_distribution: str = "uniform", seed: int = 0, batch_size: int = 1024) -> Dict[str, object]:
+def evaluate_protocol(
+    score_fn: Callable,
+    split: Split,
+    protocol: str,
+    stage: str = "test",
+    ks: Sequence[int] = (10, 20),
+    num_negatives: int = 100,
+    negative_distribution: str = "uniform",
+    seed: int = 0,
+    batch_size: int = 1024,
+) -> Dict[str, object]:
     """Evaluates ``score_fn`` (user indices ``[B]`` -> scores ``[B, num_items]``) on a protocol.
 
     Returns:
@@ -67,7 +78,8 @@ def evaluate_protocol(score_fn: Callable, split: Split, protocol: str, stage: st
         figures = evaluate_full_ranking(score_fn, targets, ks=ks, batch_size=batch_size)
     else:
         counts = np.bincount(split.train.item_indices(), minlength=split.train.num_items)
-        negatives = sample_negatives(targets, num_negatives=num_negatives, distribution=negative_distribution,
-                                     item_counts=counts, seed=seed)
+        negatives = sample_negatives(
+            targets, num_negatives=num_negatives, distribution=negative_distribution, item_counts=counts, seed=seed
+        )
         figures = evaluate_sampled(score_fn, targets, negatives, ks=ks, batch_size=batch_size)
     return {**figures, "protocol": protocol, "split": stage, "num_users": int(len(targets.users))}

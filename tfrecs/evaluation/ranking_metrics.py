@@ -3,6 +3,7 @@
 A hit matrix says, for each row and each ranked position, whether the item placed there
 is one of the row's positives. Definitions follow RecBole (see ``docs/metrics.md``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -66,13 +67,14 @@ def ranking_metrics_from_hits(hits, num_positives, ks=(10,)) -> dict[str, np.nda
         hits = hits.astype(bool)
     if num_positives.shape != (hits.shape[0],):
         raise ValueError(
-            f"num_positives must have shape ({hits.shape[0]},) to match hits rows; "
-            f"got {num_positives.shape}")
+            f"num_positives must have shape ({hits.shape[0]},) to match hits rows; got {num_positives.shape}"
+        )
     max_k = max(ks)
     if hits.shape[1] < max_k:
         raise ValueError(
             f"hits has {hits.shape[1]} positions but ks asks for {max_k}; "
-            "pad hits with False for positions past the end of the ranking")
+            "pad hits with False for positions past the end of the ranking"
+        )
     if (num_positives < 1).any():
         raise ValueError("num_positives must be >= 1 for every row; drop rows without positives")
     hits = hits[:, :max_k].astype(np.float64)

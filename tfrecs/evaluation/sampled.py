@@ -5,6 +5,7 @@ its N negatives; the full-ranking core ranks the row with every other item at -i
 RecBole does, so ties break by lower item index). Rows are averaged per user, then over
 users.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,9 @@ DISTRIBUTIONS = ("uniform", "popularity")
 _MAX_KEYS_PER_DRAW = 1 << 22  # bounds the [rows, pool] random-key block drawn at once
 
 
-def sample_negatives(targets: RankingTargets, num_negatives: int = 100, distribution: str = "uniform",
-                     item_counts=None, seed: int = 0) -> np.ndarray:
+def sample_negatives(
+    targets: RankingTargets, num_negatives: int = 100, distribution: str = "uniform", item_counts=None, seed: int = 0
+) -> np.ndarray:
     """Draws ``num_negatives`` distinct negatives for every (user, positive) pair.
 
     Negatives come from the items the user never interacted with (neither a positive nor
@@ -61,8 +63,7 @@ def sample_negatives(targets: RankingTargets, num_negatives: int = 100, distribu
         pool = np.flatnonzero(~interacted if weights is None else ~interacted & (weights > 0))
         if pool.size < num_negatives:
             which = "non-interacted items" if weights is None else "non-interacted items with item_counts > 0"
-            raise ValueError(
-                f"user {user} has only {pool.size} {which}, fewer than num_negatives={num_negatives}")
+            raise ValueError(f"user {user} has only {pool.size} {which}, fewer than num_negatives={num_negatives}")
         pool_weights = None if weights is None else weights[pool]
         first, last = targets.positives.row_splits[r], targets.positives.row_splits[r + 1]
         rows_per_draw = max(1, _MAX_KEYS_PER_DRAW // pool.size)
@@ -72,8 +73,9 @@ def sample_negatives(targets: RankingTargets, num_negatives: int = 100, distribu
     return negatives
 
 
-def evaluate_sampled(score_fn: ScoreFn, targets: RankingTargets, negatives, ks=(10,),
-                     batch_size: int = 1024) -> dict[str, float]:
+def evaluate_sampled(
+    score_fn: ScoreFn, targets: RankingTargets, negatives, ks=(10,), batch_size: int = 1024
+) -> dict[str, float]:
     """Ranks each positive among its sampled negatives; averages per user, then over users.
 
     Args:
@@ -104,15 +106,25 @@ def evaluate_sampled(score_fn: ScoreFn, targets: RankingTargets, negatives, ks=(
     num_pairs, candidates_per_row = len(pair_items), negatives.shape[1] + 1
     candidates = RaggedIndices(
         values=np.concatenate([pair_items[:, None], negatives], axis=1).ravel(),
-        row_splits=np.arange(num_pairs + 1, dtype=np.int64) * candidates_per_row)
+        row_splits=np.arange(num_pairs + 1, dtype=np.int64) * candidates_per_row,
+    )
     one_positive_per_row = RaggedIndices(pair_items, np.arange(num_pairs + 1, dtype=np.int64))
-    hits = rank_rows(score_fn, targets.pair_users, candidates, "candidates", one_positive_per_row,
-                     targets.num_items, max(ks), batch_size)
+    hits = rank_rows(
+        score_fn,
+        targets.pair_users,
+        candidates,
+        "candidates",
+        one_positive_per_row,
+        targets.num_items,
+        max(ks),
+        batch_size,
+    )
     per_pair = ranking_metrics_from_hits(hits, np.ones(num_pairs, dtype=np.int64), ks)
     user_of_pair = np.repeat(np.arange(len(targets.users)), targets.positives.lengths)
     pairs_per_user = targets.positives.lengths
-    return {name: float(np.mean(np.bincount(user_of_pair, values) / pairs_per_user))
-            for name, values in per_pair.items()}
+    return {
+        name: float(np.mean(np.bincount(user_of_pair, values) / pairs_per_user)) for name, values in per_pair.items()
+    }
 
 
 def _draw_without_replacement(rng, pool, pool_weights, num_rows, num_draws) -> np.ndarray:
@@ -151,8 +163,8 @@ def _check_negatives(negatives, pair_items, num_items) -> np.ndarray:
     negatives = np.asarray(negatives)
     if negatives.ndim != 2 or negatives.shape[0] != len(pair_items) or negatives.shape[1] == 0:
         raise ValueError(
-            f"negatives must have shape [num_pairs={len(pair_items)}, num_negatives>=1]; "
-            f"got {negatives.shape}")
+            f"negatives must have shape [num_pairs={len(pair_items)}, num_negatives>=1]; got {negatives.shape}"
+        )
     if not np.issubdtype(negatives.dtype, np.integer):
         raise ValueError(f"negatives must hold integer item indices; got dtype {negatives.dtype}")
     if ((negatives < 0) | (negatives >= num_items)).any():

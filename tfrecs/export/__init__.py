@@ -15,10 +15,23 @@ Example::
     result = export_trained(train(TrainConfig(model="two_tower")), "saved_models", "two_tower", k=10)
     result.path      # saved_models/two_tower/1
 """
-from tfrecs.export.index import (INDEX_KINDS, CandidateIndex, IndexReport, ScannParams,  # noqa: F401
-                                 build_index, tune_scann)
-from tfrecs.export.layout import (model_versions, models_config_text, next_version,  # noqa: F401
-                                  write_models_config, write_version)
+
+from tfrecs.export.artifacts import RankingArtifacts, RetrievalArtifacts  # noqa: F401
+from tfrecs.export.index import (
+    INDEX_KINDS,
+    CandidateIndex,
+    IndexReport,
+    ScannParams,  # noqa: F401
+    build_index,
+    tune_scann,
+)
+from tfrecs.export.layout import (
+    model_versions,
+    models_config_text,
+    next_version,  # noqa: F401
+    write_models_config,
+    write_version,
+)
 from tfrecs.export.ranking import export_ranking, output_names, task_kinds  # noqa: F401
 from tfrecs.export.retrieval import EXCLUDE_INPUT, export_retrieval  # noqa: F401
 from tfrecs.export.saving import ExportResult  # noqa: F401

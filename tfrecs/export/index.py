@@ -16,6 +16,7 @@ Example::
     scores, ids, rows, valid = index.search(query_embeddings, 10)
     report.build_seconds, report.params
 """
+
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -93,8 +94,9 @@ def tune_scann(num_candidates: int, k: int, **overrides: Any) -> ScannParams:
     if not 1 <= params.num_leaves <= n:
         raise ValueError(f"num_leaves={params.num_leaves} must be between 1 and the candidate count {n}.")
     if not 1 <= params.num_leaves_to_search <= params.num_leaves:
-        raise ValueError(f"num_leaves_to_search={params.num_leaves_to_search} must be between 1 and "
-                         f"num_leaves={params.num_leaves}.")
+        raise ValueError(
+            f"num_leaves_to_search={params.num_leaves_to_search} must be between 1 and num_leaves={params.num_leaves}."
+        )
     if params.num_reordering_candidates is not None and params.num_reordering_candidates < k:
         raise ValueError(f"num_reordering_candidates={params.num_reordering_candidates} must be at least k={k}.")
     return params
@@ -117,8 +119,7 @@ class ScaNNTopK(tfrs.layers.factorized_top_k.ScaNN):
         pre_reorder = None
         if self._num_reordering_candidates is not None:
             pre_reorder = tf.maximum(tf.cast(k, tf.int32), self._num_reordering_candidates)
-        result = searcher.search_batched_parallel(queries, final_num_neighbors=k,
-                                                  pre_reorder_num_neighbors=pre_reorder)
+        result = searcher.search_batched_parallel(queries, final_num_neighbors=k, pre_reorder_num_neighbors=pre_reorder)
         return result.distances, result.indices
 
 
@@ -244,6 +245,11 @@ def build_index(
         layer.index(tf.constant(embeddings))
         params_dict = {}
     seconds = time.perf_counter() - start
-    report = IndexReport(kind=kind, num_candidates=n, dimension=int(embeddings.shape[1]),
-                         build_seconds=round(seconds, 3), params=params_dict)
+    report = IndexReport(
+        kind=kind,
+        num_candidates=n,
+        dimension=int(embeddings.shape[1]),
+        build_seconds=round(seconds, 3),
+        params=params_dict,
+    )
     return CandidateIndex(layer, np.asarray(item_ids)), report

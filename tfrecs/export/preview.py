@@ -6,14 +6,16 @@ Example::
                              exclude_item_ids=["242", "302"])
     rows[0]  # {"rank": 1, "item_id": "...", "score": ..., "title": "..."}
 """
+
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 
-def top_k_from_export(path: str, query: Mapping[str, Any],
-                      exclude_item_ids: Optional[Sequence] = None) -> List[Dict[str, Any]]:
+def top_k_from_export(
+    path: str, query: Mapping[str, Any], exclude_item_ids: Optional[Sequence] = None
+) -> List[Dict[str, Any]]:
     """Loads the SavedModel at ``path`` and returns its top-k answer for one query.
 
     Args:
@@ -34,7 +36,9 @@ def top_k_from_export(path: str, query: Mapping[str, Any],
     for name, spec in specs.items():
         if name == "exclude_item_ids":
             ids = np.asarray([] if exclude_item_ids is None else list(exclude_item_ids))
-            inputs[name] = tf.constant(ids.reshape(1, -1), dtype=spec.dtype) if len(ids) else tf.zeros([1, 0], spec.dtype)
+            inputs[name] = (
+                tf.constant(ids.reshape(1, -1), dtype=spec.dtype) if len(ids) else tf.zeros([1, 0], spec.dtype)
+            )
         elif name not in query:
             raise ValueError(f"{path}: the query lacks the signature input {name!r} (has {sorted(query)})")
         else:
@@ -42,8 +46,11 @@ def top_k_from_export(path: str, query: Mapping[str, Any],
     outputs = {key: value.numpy()[0] for key, value in signature(**inputs).items()}
     rows = []
     for rank, item_id in enumerate(outputs["item_ids"], start=1):
-        row = {"rank": rank, "item_id": item_id.decode() if isinstance(item_id, bytes) else item_id.item(),
-               "score": float(outputs["scores"][rank - 1])}
+        row = {
+            "rank": rank,
+            "item_id": item_id.decode() if isinstance(item_id, bytes) else item_id.item(),
+            "score": float(outputs["scores"][rank - 1]),
+        }
         if "titles" in outputs:
             title = outputs["titles"][rank - 1]
             row["title"] = title.decode() if isinstance(title, bytes) else str(title)

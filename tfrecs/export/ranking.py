@@ -11,6 +11,7 @@ Example::
     export_ranking(result.model, "saved_models", "deepfm",
                    feature_spec=result.artifacts["feature_spec"], features=result.artifacts["features"])
 """
+
 import time
 from typing import Any, Dict, Mapping, Optional, Sequence
 
@@ -21,7 +22,7 @@ import tf_keras
 from tfrecs.data.feature_spec import FeatureSpec
 from tfrecs.export.layout import resolve_version
 from tfrecs.export.saving import ExportResult, save_export, trackable_parts, warmup_batches
-from tfrecs.export.signature import describe, example_features, feature_signature, missing_feature
+from tfrecs.export.signature import checked_features, describe, example_features, feature_signature, missing_feature
 
 TASK_KINDS = ("binary", "regression")
 
@@ -39,8 +40,9 @@ def task_kinds(model: Any, overrides: Optional[Mapping[str, str]] = None) -> Dic
     kinds = {}
     for name, task in tasks.items():
         loss = getattr(task, "_loss", None)
-        kinds[name] = "regression" if loss is not None and not isinstance(
-            loss, tf_keras.losses.BinaryCrossentropy) else "binary"
+        kinds[name] = (
+            "regression" if loss is not None and not isinstance(loss, tf_keras.losses.BinaryCrossentropy) else "binary"
+        )
     for name, kind in (overrides or {}).items():
         if kind not in TASK_KINDS:
             raise ValueError(f"task_kinds[{name!r}]={kind!r}; choose one of {TASK_KINDS}.")
@@ -63,8 +65,9 @@ def ranking_outputs(model: Any, features: Mapping[str, tf.Tensor], kinds: Mappin
         logits = {next(iter(kinds)): logits}
     missing = sorted(set(kinds) - set(logits))
     if missing:
-        raise ValueError(f"{type(model).__name__}.call returned no logits for task(s) {missing}; "
-                         f"it returned {sorted(logits)}.")
+        raise ValueError(
+            f"{type(model).__name__}.call returned no logits for task(s) {missing}; it returned {sorted(logits)}."
+        )
     names = output_names(kinds)
     outputs = {}
     for task, kind in kinds.items():
@@ -88,12 +91,16 @@ def check_ranking_model(model: Any, examples: Mapping[str, np.ndarray], kinds: M
     except NotImplementedError as error:
         raise ValueError(f"model {name} cannot rank: {error}") from None
     except KeyError as error:
-        raise ValueError(f"{name} reads feature {missing_feature(error)} which is not among the ranking "
-                         f"features {sorted(examples)}; add it to features.") from None
+        raise ValueError(
+            f"{name} reads feature {missing_feature(error)} which is not among the ranking "
+            f"features {sorted(examples)}; add it to features."
+        ) from None
     for output, value in outputs.items():
         if value.shape[0] != batch:
-            raise ValueError(f"{name}: output {output!r} has {value.shape[0]} values for a batch of {batch}; "
-                             "call() must return one logit per example.")
+            raise ValueError(
+                f"{name}: output {output!r} has {value.shape[0]} values for a batch of {batch}; "
+                "call() must return one logit per example."
+            )
 
 
 class RankingModule(tf.Module):
@@ -102,8 +109,10 @@ class RankingModule(tf.Module):
     def __init__(self, model: Any, signature: Mapping[str, tf.TensorSpec], kinds: Mapping[str, str]):
         super().__init__(name="ranking")
         self.model_parts = trackable_parts(model)
-        self.serving_default = tf.function(lambda features: ranking_outputs(model, features, kinds),
-                                           input_signature=[dict(signature)])
+        self.serving_default = tf.function(
+            lambda features: ranking_outputs(model, checked_features(features, signature), kinds),
+            input_signature=[dict(signature)],
+        )
 
 
 def export_ranking(
@@ -150,5 +159,6 @@ def export_ranking(
     module = RankingModule(model, signature, kinds)
     info = {"inputs": describe(signature), "outputs": output_names(kinds), "task_kinds": kinds}
     requests = warmup_batches(examples) if warmup else None
-    return save_export(module, export_root, model_name, "ranking", info, feature_spec, requests, version,
-                       base_path_prefix, started)
+    return save_export(
+        module, export_root, model_name, "ranking", info, feature_spec, requests, version, base_path_prefix, started
+    )

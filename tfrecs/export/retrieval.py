@@ -20,6 +20,7 @@ Example::
                      feature_spec=result.artifacts["feature_spec"],
                      query_features=result.artifacts["query_features"], index="scann", k=10)
 """
+
 import time
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
@@ -30,8 +31,14 @@ from tfrecs.data.feature_spec import FeatureSpec
 from tfrecs.export.index import CandidateIndex, build_index
 from tfrecs.export.layout import resolve_version
 from tfrecs.export.saving import ExportResult, save_export, trackable_parts, warmup_batches
-from tfrecs.export.signature import (dense_column, describe, example_features, feature_signature,
-                                      missing_feature)
+from tfrecs.export.signature import (
+    checked_features,
+    dense_column,
+    describe,
+    example_features,
+    feature_signature,
+    missing_feature,
+)
 
 EXCLUDE_INPUT = "exclude_item_ids"
 
@@ -50,17 +57,22 @@ def check_query_tower(model: Any, examples: Mapping[str, np.ndarray]) -> int:
     """
     name = type(model).__name__
     if not callable(getattr(model, "compute_query_embeddings", None)):
-        raise ValueError(f"model {name} has no query tower: retrieval exports need a RetrievalModel "
-                         "(compute_query_embeddings / candidate_embeddings).")
+        raise ValueError(
+            f"model {name} has no query tower: retrieval exports need a RetrievalModel "
+            "(compute_query_embeddings / candidate_embeddings)."
+        )
     tensors = {key: tf.constant(value) for key, value in examples.items()}
     try:
         output = query_embeddings(model, tensors)
     except NotImplementedError as error:
-        raise ValueError(f"model {name} has no query tower ({error}); set query_tower or override "
-                         "compute_query_embeddings.") from None
+        raise ValueError(
+            f"model {name} has no query tower ({error}); set query_tower or override compute_query_embeddings."
+        ) from None
     except KeyError as error:
-        raise ValueError(f"the query tower of {name} reads feature {missing_feature(error)} which is not among "
-                         f"the query features {sorted(examples)}; add it to query_features.") from None
+        raise ValueError(
+            f"the query tower of {name} reads feature {missing_feature(error)} which is not among "
+            f"the query features {sorted(examples)}; add it to query_features."
+        ) from None
     if output.shape.rank != 2:
         raise ValueError(f"the query tower of {name} returned shape {output.shape}; expected [batch, dim].")
     return int(output.shape[1])
@@ -83,8 +95,11 @@ def candidate_embeddings(model: Any, candidates: Mapping[str, np.ndarray], batch
         raise ValueError(f"model {type(model).__name__} has no candidate tower ({error}).") from None
 
 
-def dense_candidates(candidates: Mapping[str, Any], feature_spec: Optional[FeatureSpec],
-                     overrides: Optional[Mapping[str, tf.TensorSpec]] = None) -> Dict[str, np.ndarray]:
+def dense_candidates(
+    candidates: Mapping[str, Any],
+    feature_spec: Optional[FeatureSpec],
+    overrides: Optional[Mapping[str, tf.TensorSpec]] = None,
+) -> Dict[str, np.ndarray]:
     """Candidate columns as dense numpy arrays (list columns such as genres padded)."""
     signature = feature_signature(feature_spec, list(candidates), columns=candidates, overrides=overrides)
     return {name: dense_column(candidates[name], signature[name]) for name in candidates}
@@ -96,8 +111,9 @@ def check_candidates(candidates: Mapping[str, Any], candidate_id_key: str, k: in
     ``argument`` names ``k`` in the message (``num_candidates`` for two-stage exports).
     """
     if candidate_id_key not in candidates:
-        raise ValueError(f"candidates have no {candidate_id_key!r} column (columns: {sorted(candidates)}); "
-                         "pass candidate_id_key.")
+        raise ValueError(
+            f"candidates have no {candidate_id_key!r} column (columns: {sorted(candidates)}); pass candidate_id_key."
+        )
     n = len(candidates[candidate_id_key])
     uneven = {name: len(values) for name, values in candidates.items() if len(values) != n}
     if uneven:
@@ -107,10 +123,18 @@ def check_candidates(candidates: Mapping[str, Any], candidate_id_key: str, k: in
     return n
 
 
-def index_candidates(model: Any, candidates: Mapping[str, Any], query_examples: Mapping[str, np.ndarray],
-                     feature_spec: Optional[FeatureSpec], overrides: Optional[Mapping[str, tf.TensorSpec]],
-                     kind: str, k: int, scann_params: Optional[Mapping[str, Any]], candidate_id_key: str,
-                     batch_size: int = 4096) -> Tuple[CandidateIndex, Dict[str, Any], np.ndarray]:
+def index_candidates(
+    model: Any,
+    candidates: Mapping[str, Any],
+    query_examples: Mapping[str, np.ndarray],
+    feature_spec: Optional[FeatureSpec],
+    overrides: Optional[Mapping[str, tf.TensorSpec]],
+    kind: str,
+    k: int,
+    scann_params: Optional[Mapping[str, Any]],
+    candidate_id_key: str,
+    batch_size: int = 4096,
+) -> Tuple[CandidateIndex, Dict[str, Any], np.ndarray]:
     """Checks both towers, embeds every candidate and builds the index.
 
     Returns:
@@ -123,8 +147,10 @@ def index_candidates(model: Any, candidates: Mapping[str, Any], query_examples: 
     dense = dense_candidates(candidates, feature_spec, overrides)
     embeddings = candidate_embeddings(model, dense, batch_size)
     if embeddings.shape[1] != query_dim:
-        raise ValueError(f"query embeddings have {query_dim} dimensions but candidate embeddings have "
-                         f"{embeddings.shape[1]}; the towers must agree.")
+        raise ValueError(
+            f"query embeddings have {query_dim} dimensions but candidate embeddings have "
+            f"{embeddings.shape[1]}; the towers must agree."
+        )
     candidate_index, report = build_index(embeddings, dense[candidate_id_key], kind=kind, k=k, scann=scann_params)
     return candidate_index, report.to_dict(), dense[candidate_id_key][:1].reshape(1, 1)
 
@@ -150,17 +176,27 @@ class RetrievalModule(tf.Module):
         item_titles: optional ``[n]`` titles aligned with the candidates.
     """
 
-    def __init__(self, model: Any, index: CandidateIndex, k: int, query_signature: Mapping[str, tf.TensorSpec],
-                 item_titles: Optional[np.ndarray] = None):
+    def __init__(
+        self,
+        model: Any,
+        index: CandidateIndex,
+        k: int,
+        query_signature: Mapping[str, tf.TensorSpec],
+        item_titles: Optional[np.ndarray] = None,
+    ):
         super().__init__(name="retrieval")
         self.model_parts = trackable_parts(model)
         self.index = index
         self.k = k
-        self.titles = None if item_titles is None else tf.Variable(
-            np.asarray([str(t) for t in item_titles], dtype=object), trainable=False, name="titles")
+        self.titles = (
+            None
+            if item_titles is None
+            else tf.Variable(np.asarray([str(t) for t in item_titles], dtype=object), trainable=False, name="titles")
+        )
         exclude_spec = tf.TensorSpec([None, None], index.id_dtype, name=EXCLUDE_INPUT)
 
-        def serve(features, exclude_item_ids=exclusion_default(index.id_dtype)):
+        def serve(features, exclude_item_ids=exclusion_default(index.id_dtype)):  # noqa: B008  (traced once)
+            features = checked_features(features, query_signature)
             scores, ids, rows, valid = index.search(query_embeddings(model, features), k, exclude_item_ids)
             outputs = {"item_ids": ids, "scores": scores}
             if self.titles is not None:
@@ -227,12 +263,28 @@ def export_retrieval(
     examples = example_features(signature, feature_spec, num_rows=4, columns=columns)
     if item_titles is not None and len(item_titles) != num_candidates:
         raise ValueError(f"item_titles has {len(item_titles)} entries but there are {num_candidates} candidates.")
-    candidate_index, report, exclude = index_candidates(model, candidates, examples, feature_spec, signature_overrides,
-                                                        index, k, scann_params, candidate_id_key, candidate_batch_size)
+    candidate_index, report, exclude = index_candidates(
+        model,
+        candidates,
+        examples,
+        feature_spec,
+        signature_overrides,
+        index,
+        k,
+        scann_params,
+        candidate_id_key,
+        candidate_batch_size,
+    )
     module = RetrievalModule(model, candidate_index, k, signature, item_titles)
     outputs = ["item_ids", "scores"] + (["titles"] if item_titles is not None else [])
-    info = {"k": k, "candidate_id_key": candidate_id_key, "index": report,
-            "inputs": {**describe(signature), **exclusion_info(candidate_index)}, "outputs": outputs}
+    info = {
+        "k": k,
+        "candidate_id_key": candidate_id_key,
+        "index": report,
+        "inputs": {**describe(signature), **exclusion_info(candidate_index)},
+        "outputs": outputs,
+    }
     requests = warmup_batches(examples, extra={EXCLUDE_INPUT: exclude}) if warmup else None
-    return save_export(module, export_root, model_name, "retrieval", info, feature_spec, requests, version,
-                       base_path_prefix, started)
+    return save_export(
+        module, export_root, model_name, "retrieval", info, feature_spec, requests, version, base_path_prefix, started
+    )

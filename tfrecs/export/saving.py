@@ -9,7 +9,10 @@ Every export kind (retrieval, ranking, two-stage) builds a ``tf.Module`` with a
 * saves with the ``Scann`` op namespace allowed (ScaNN indexes are graph ops);
 * writes the warmup records and renames the version into place atomically;
 * rewrites ``<export_root>/models.config``.
+
+A failure to write (see ``tfrecs.export.layout``) is one ``StorageError`` line naming the path.
 """
+
 import json
 import os
 import tempfile
@@ -23,6 +26,7 @@ import tensorflow as tf
 from tfrecs.data.feature_spec import FeatureSpec
 from tfrecs.export.layout import directory_size, write_models_config, write_version
 from tfrecs.export.warmup import write_warmup
+from tfrecs.pipelines.tfrecord_writer import storage_error
 
 SAVE_OPTIONS_NAMESPACES = ["Scann"]
 
@@ -125,28 +129,45 @@ def save_export(
 
     Raises:
         ValueError: the version exists, or a bad model name.
+        StorageError: the export cannot be written (a root under a file, no permission, disk
+            full); one line naming the path, and no version directory is left.
     """
     started = time.perf_counter() if started is None else started
     info = {"kind": kind, "model_name": model_name, "tensorflow": tf.__version__, **info}
     with tempfile.TemporaryDirectory() as scratch:
-        files = _asset_files(scratch, feature_spec, info)
+        try:
+            files = _asset_files(scratch, feature_spec, info)
+        except OSError as error:
+            raise storage_error(scratch, error, "write the export's asset files in the scratch directory") from None
         module.assets = {key: tf.saved_model.Asset(path) for key, path in files.items()}
 
         def write(directory: str) -> None:
-            tf.saved_model.save(module, directory, signatures={"serving_default": module.serving_default},
-                                options=tf.saved_model.SaveOptions(namespace_whitelist=SAVE_OPTIONS_NAMESPACES))
+            tf.saved_model.save(
+                module,
+                directory,
+                signatures={"serving_default": module.serving_default},
+                options=tf.saved_model.SaveOptions(namespace_whitelist=SAVE_OPTIONS_NAMESPACES),
+            )
             if warmup_requests:
                 write_warmup(directory, model_name, list(warmup_requests))
 
         path = write_version(export_root, model_name, write, version=version)
     write_models_config(export_root, base_path_prefix)
-    return ExportResult(path=path, model_name=model_name, version=int(os.path.basename(path)), kind=kind,
-                        size_bytes=directory_size(path), seconds=round(time.perf_counter() - started, 3), info=info,
-                        module=module)
+    return ExportResult(
+        path=path,
+        model_name=model_name,
+        version=int(os.path.basename(path)),
+        kind=kind,
+        size_bytes=directory_size(path),
+        seconds=round(time.perf_counter() - started, 3),
+        info=info,
+        module=module,
+    )
 
 
-def warmup_batches(examples: Mapping[str, np.ndarray], extra: Optional[Mapping[str, np.ndarray]] = None,
-                   sizes: Sequence[int] = (1, 4)) -> List[Dict[str, np.ndarray]]:
+def warmup_batches(
+    examples: Mapping[str, np.ndarray], extra: Optional[Mapping[str, np.ndarray]] = None, sizes: Sequence[int] = (1, 4)
+) -> List[Dict[str, np.ndarray]]:
     """Warmup requests: the first ``size`` example rows for each size (plus ``extra`` inputs on the last)."""
     total = min(len(v) for v in examples.values())
     requests = [{name: values[: min(size, total)] for name, values in examples.items()} for size in sizes]

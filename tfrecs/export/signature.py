@@ -11,6 +11,7 @@ Example::
     # {"user_id": TensorSpec([None], tf.string), "age": TensorSpec([None], tf.int64)}
     rows = example_features(specs, spec, num_rows=4)      # numpy inputs for warmup / tests
 """
+
 from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
@@ -126,8 +127,9 @@ def dense_column(values, tensor_spec: tf.TensorSpec, padding=None) -> np.ndarray
             dense[row, : len(items)] = items
         return dense
     if tensor_spec.dtype == tf.string:
-        return np.asarray([v if isinstance(v, bytes) else str(v) for v in values.reshape(-1)],
-                          dtype=object).reshape(values.shape)
+        return np.asarray([v if isinstance(v, bytes) else str(v) for v in values.reshape(-1)], dtype=object).reshape(
+            values.shape
+        )
     return values.astype(numpy_dtype)
 
 
@@ -186,5 +188,37 @@ def missing_feature(error: KeyError) -> str:
 
 def describe(signature: Mapping[str, tf.TensorSpec]) -> Dict[str, Dict[str, object]]:
     """JSON-friendly ``{name: {"dtype": "string", "shape": [-1]}}`` of a signature."""
-    return {name: {"dtype": s.dtype.name, "shape": [-1 if d is None else d for d in s.shape.as_list()]}
-            for name, s in signature.items()}
+    return {
+        name: {"dtype": s.dtype.name, "shape": [-1 if d is None else d for d in s.shape.as_list()]}
+        for name, s in signature.items()
+    }
+
+
+def checked_features(features: Mapping[str, tf.Tensor], signature: Mapping[str, tf.TensorSpec]) -> Dict[str, tf.Tensor]:
+    """``features`` after run-time checks that name the input: shape (rank, fixed widths), one batch size.
+
+    A reloaded signature checks dtypes but not shapes, so without these a ``[1, 2]`` input for a
+    ``[None, 3]`` feature, a scalar, or inputs of different batch sizes would be answered
+    (broadcast) or fail deep inside the model without a name. ``tf.ensure_shape`` checks at run
+    time (a static rank check would be folded away, since the graph believes the signature's
+    shapes); its error reads ``Shape of tensor <input> [...] is not compatible with expected shape``.
+
+    Example (inside a serving ``tf.function``)::
+
+        features = checked_features(features, signature)
+    """
+    checked: Dict[str, tf.Tensor] = {}
+    batch, first = None, None
+    for name, spec in signature.items():
+        value = tf.ensure_shape(features[name], spec.shape, name=f"check_{name}")
+        size = tf.shape(value)[0]
+        if batch is None:
+            batch, first = size, name
+            checked[name] = value
+            continue
+        same_batch = tf.debugging.assert_equal(
+            size, batch, message=f"input `{name}` has a different batch size than input `{first}`"
+        )
+        with tf.control_dependencies([same_batch]):
+            checked[name] = tf.identity(value)
+    return checked

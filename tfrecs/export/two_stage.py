@@ -19,6 +19,7 @@ Example::
                      ranking_features=ranking.artifacts["features"],
                      ranking_feature_spec=ranking.artifacts["feature_spec"], num_candidates=100, k=10)
 """
+
 import time
 from typing import Any, Dict, Mapping, Optional, Sequence
 
@@ -29,25 +30,36 @@ from tfrecs.data.feature_spec import FeatureSpec
 from tfrecs.export.index import LOWEST_SCORE, CandidateIndex
 from tfrecs.export.layout import resolve_version
 from tfrecs.export.ranking import output_names, ranking_outputs, task_kinds
-from tfrecs.export.retrieval import (EXCLUDE_INPUT, check_candidates, dense_candidates, exclusion_default,
-                                     exclusion_info, index_candidates, query_embeddings)
+from tfrecs.export.retrieval import (
+    EXCLUDE_INPUT,
+    check_candidates,
+    dense_candidates,
+    exclusion_default,
+    exclusion_info,
+    index_candidates,
+    query_embeddings,
+)
 from tfrecs.export.saving import ExportResult, save_export, trackable_parts, warmup_batches
-from tfrecs.export.signature import describe, example_features, feature_signature
+from tfrecs.export.signature import checked_features, describe, example_features, feature_signature
 
 
-def _request_signature(query_signature: Mapping[str, tf.TensorSpec],
-                       ranking_signature: Mapping[str, tf.TensorSpec]) -> Dict[str, tf.TensorSpec]:
+def _request_signature(
+    query_signature: Mapping[str, tf.TensorSpec], ranking_signature: Mapping[str, tf.TensorSpec]
+) -> Dict[str, tf.TensorSpec]:
     merged = dict(query_signature)
     for name, spec in ranking_signature.items():
         if name in merged and (merged[name].dtype != spec.dtype or merged[name].shape != spec.shape):
-            raise ValueError(f"feature {name!r} is {merged[name].dtype.name}{merged[name].shape} for the query "
-                             f"tower but {spec.dtype.name}{spec.shape} for the ranking model; they must agree.")
+            raise ValueError(
+                f"feature {name!r} is {merged[name].dtype.name}{merged[name].shape} for the query "
+                f"tower but {spec.dtype.name}{spec.shape} for the ranking model; they must agree."
+            )
         merged.setdefault(name, spec)
     return merged
 
 
-def pair_features(request: Mapping[str, tf.Tensor], table: Mapping[str, tf.Variable], rows: tf.Tensor,
-                  names: Sequence[str]) -> Dict[str, tf.Tensor]:
+def pair_features(
+    request: Mapping[str, tf.Tensor], table: Mapping[str, tf.Variable], rows: tf.Tensor, names: Sequence[str]
+) -> Dict[str, tf.Tensor]:
     """Ranking inputs for ``[batch, n]`` candidate ``rows``: ``batch * n`` rows, query-major.
 
     Item-side features are gathered from ``table``; request-side features are repeated n times.
@@ -66,28 +78,44 @@ def pair_features(request: Mapping[str, tf.Tensor], table: Mapping[str, tf.Varia
 class TwoStageModule(tf.Module):
     """Serving module: query tower -> index -> ranking model -> top k."""
 
-    def __init__(self, retrieval_model: Any, ranking_model: Any, index: CandidateIndex,
-                 candidate_table: Mapping[str, np.ndarray], request_signature: Mapping[str, tf.TensorSpec],
-                 query_features: Sequence[str], ranking_features: Sequence[str], kinds: Mapping[str, str],
-                 rank_by: str, num_candidates: int, k: int):
+    def __init__(
+        self,
+        retrieval_model: Any,
+        ranking_model: Any,
+        index: CandidateIndex,
+        candidate_table: Mapping[str, np.ndarray],
+        request_signature: Mapping[str, tf.TensorSpec],
+        query_features: Sequence[str],
+        ranking_features: Sequence[str],
+        kinds: Mapping[str, str],
+        rank_by: str,
+        num_candidates: int,
+        k: int,
+    ):
         super().__init__(name="two_stage")
         self.retrieval_parts = trackable_parts(retrieval_model)
         self.ranking_parts = trackable_parts(ranking_model)
         self.index = index
-        self.candidate_table = {name: tf.Variable(values, trainable=False, name=f"candidate_{name}")
-                                for name, values in candidate_table.items()}
+        self.candidate_table = {
+            name: tf.Variable(values, trainable=False, name=f"candidate_{name}")
+            for name, values in candidate_table.items()
+        }
         rank_output = output_names(kinds)[rank_by]
         exclude_spec = tf.TensorSpec([None, None], index.id_dtype, name=EXCLUDE_INPUT)
 
-        def serve(features, exclude_item_ids=exclusion_default(index.id_dtype)):
+        def serve(features, exclude_item_ids=exclusion_default(index.id_dtype)):  # noqa: B008  (traced once)
+            features = checked_features(features, request_signature)
             queries = query_embeddings(retrieval_model, {name: features[name] for name in query_features})
             retrieval_scores, ids, rows, valid = index.search(queries, num_candidates, exclude_item_ids)
             pairs = pair_features(features, self.candidate_table, rows, ranking_features)
             scores = ranking_outputs(ranking_model, pairs, kinds)[rank_output]
             scores = tf.where(valid, tf.reshape(scores, tf.shape(rows)), LOWEST_SCORE)
             scores, order = tf.math.top_k(scores, k=k)
-            return {"item_ids": tf.gather(ids, order, batch_dims=1), "scores": scores,
-                    "retrieval_scores": tf.gather(retrieval_scores, order, batch_dims=1)}
+            return {
+                "item_ids": tf.gather(ids, order, batch_dims=1),
+                "scores": scores,
+                "retrieval_scores": tf.gather(retrieval_scores, order, batch_dims=1),
+            }
 
         self.serving_default = tf.function(serve, input_signature=[dict(request_signature), exclude_spec])
 
@@ -158,26 +186,55 @@ def export_two_stage(
         raise ValueError("ranking_features must name the raw features the ranking model reads.")
     table_names = [name for name in ranking_names if name in candidates and name not in query_names]
     table_signature = feature_signature(ranking_spec, table_names, columns=candidates, overrides=signature_overrides)
-    table = {name: dense_candidates({name: candidates[name]}, ranking_spec, table_signature)[name]
-             for name in table_names}
+    table = {
+        name: dense_candidates({name: candidates[name]}, ranking_spec, table_signature)[name] for name in table_names
+    }
     query_signature = feature_signature(feature_spec, query_names, columns=columns, overrides=signature_overrides)
     request_only = [name for name in ranking_names if name not in table]
-    ranking_signature = feature_signature(ranking_spec, request_only, columns=columns,
-                                          overrides=signature_overrides) if request_only else {}
+    ranking_signature = (
+        feature_signature(ranking_spec, request_only, columns=columns, overrides=signature_overrides)
+        if request_only
+        else {}
+    )
     request_signature = _request_signature(query_signature, ranking_signature)
     examples = example_features(request_signature, feature_spec, num_rows=4, columns=columns)
     query_examples = {name: examples[name] for name in query_names}
-    candidate_index, report, exclude = index_candidates(retrieval_model, candidates, query_examples, feature_spec,
-                                                        signature_overrides, index, num_candidates, scann_params,
-                                                        candidate_id_key)
-    module = TwoStageModule(retrieval_model, ranking_model, candidate_index, table, request_signature, query_names,
-                            ranking_names, kinds, rank_by, num_candidates, k)
+    candidate_index, report, exclude = index_candidates(
+        retrieval_model,
+        candidates,
+        query_examples,
+        feature_spec,
+        signature_overrides,
+        index,
+        num_candidates,
+        scann_params,
+        candidate_id_key,
+    )
+    module = TwoStageModule(
+        retrieval_model,
+        ranking_model,
+        candidate_index,
+        table,
+        request_signature,
+        query_names,
+        ranking_names,
+        kinds,
+        rank_by,
+        num_candidates,
+        k,
+    )
     info = {
-        "k": k, "num_candidates": num_candidates, "catalogue_size": catalogue_size, "rank_by": rank_by,
-        "candidate_id_key": candidate_id_key, "index": report, "item_side_features": table_names,
+        "k": k,
+        "num_candidates": num_candidates,
+        "catalogue_size": catalogue_size,
+        "rank_by": rank_by,
+        "candidate_id_key": candidate_id_key,
+        "index": report,
+        "item_side_features": table_names,
         "inputs": {**describe(request_signature), **exclusion_info(candidate_index)},
         "outputs": ["item_ids", "scores", "retrieval_scores"],
     }
     requests = warmup_batches(examples, extra={EXCLUDE_INPUT: exclude}) if warmup else None
-    return save_export(module, export_root, model_name, "two_stage", info, feature_spec, requests, version,
-                       base_path_prefix, started)
+    return save_export(
+        module, export_root, model_name, "two_stage", info, feature_spec, requests, version, base_path_prefix, started
+    )

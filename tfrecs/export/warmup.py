@@ -10,6 +10,7 @@ Example::
     write_warmup(version_dir, "two_tower", [{"user_id": np.array(["196"], dtype=object)}])
     read_warmup(version_dir)   # [("serving_default", {"user_id": array([b'196'], dtype=object)})]
 """
+
 import os
 from typing import Dict, List, Mapping, Sequence, Tuple
 
@@ -19,8 +20,12 @@ import tensorflow as tf
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 
-def write_warmup(export_dir: str, model_name: str, requests: Sequence[Mapping[str, np.ndarray]],
-                 signature_name: str = "serving_default") -> str:
+def write_warmup(
+    export_dir: str,
+    model_name: str,
+    requests: Sequence[Mapping[str, np.ndarray]],
+    signature_name: str = "serving_default",
+) -> str:
     """Writes one PredictionLog record per request; returns the file's path.
 
     Args:

@@ -11,13 +11,19 @@ Example::
     cin = CIN(layer_sizes=(200, 200, 200))
     pooled = cin(embeddings)          # [batch, fields, dim] -> [batch, 600]
 """
+
 from typing import Sequence
 
 import tensorflow as tf
 import tf_keras
 
+from tfrecs.core.config import ConfigFromInit
+from tfrecs.core.registration import export
+from tfrecs.layers.mlp import activation_name
 
-class CIN(tf_keras.layers.Layer):
+
+@export("tfrecs.layers.CIN")
+class CIN(ConfigFromInit, tf_keras.layers.Layer):
     """Explicit vector-wise feature interactions of bounded degree.
 
     Args:
@@ -36,8 +42,13 @@ class CIN(tf_keras.layers.Layer):
         ValueError: empty or non-positive sizes, odd sizes with ``split_half``, or a non-rank-3 input.
     """
 
-    def __init__(self, layer_sizes: Sequence[int] = (200, 200, 200), split_half: bool = True,
-                 activation: str = "linear", **kwargs):
+    def __init__(
+        self,
+        layer_sizes: Sequence[int] = (200, 200, 200),
+        split_half: bool = True,
+        activation: str = "linear",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         sizes = list(layer_sizes)
         if not sizes or min(sizes) < 1:
@@ -45,15 +56,17 @@ class CIN(tf_keras.layers.Layer):
         if split_half and any(size % 2 for size in sizes[:-1]):
             raise ValueError(f"CIN with split_half needs even layer sizes (but the last), got {sizes}")
         self.layer_sizes, self.split_half = sizes, split_half
-        self.activation = tf_keras.activations.get(activation)
+        self.activation = activation_name(activation)
+        self._activation = tf_keras.activations.get(self.activation)
 
     def build(self, input_shape):
         fields = int(input_shape[1])
         self.kernels, self.biases = [], []
         previous = fields
         for k, size in enumerate(self.layer_sizes):
-            self.kernels.append(self.add_weight(f"kernel_{k}", shape=(previous * fields, size),
-                                                initializer="glorot_uniform"))
+            self.kernels.append(
+                self.add_weight(f"kernel_{k}", shape=(previous * fields, size), initializer="glorot_uniform")
+            )
             self.biases.append(self.add_weight(f"bias_{k}", shape=(size,), initializer="zeros"))
             last = k == len(self.layer_sizes) - 1
             previous = size // 2 if self.split_half and not last else size
@@ -67,15 +80,15 @@ class CIN(tf_keras.layers.Layer):
     def call(self, embeddings: tf.Tensor) -> tf.Tensor:
         if embeddings.shape.rank != 3:
             raise ValueError(f"CIN expects [batch, fields, dim] embeddings, got shape {embeddings.shape}")
-        x0 = embeddings                                   # [B, m, d]
+        x0 = embeddings  # [B, m, d]
         fields, dim = x0.shape[1], tf.shape(x0)[2]
         hidden, pooled = x0, []
         for k, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
             # z[b, i, j, d] = hidden[b, i, d] * x0[b, j, d], flattened over (i, j).
             z = tf.einsum("bid,bjd->bdij", hidden, x0)
             z = tf.reshape(z, [-1, dim, hidden.shape[1] * fields])
-            maps = self.activation(tf.matmul(z, tf.cast(kernel, z.dtype)) + tf.cast(bias, z.dtype))  # [B, d, H_k]
-            maps = tf.transpose(maps, [0, 2, 1])           # [B, H_k, d]
+            maps = self._activation(tf.matmul(z, tf.cast(kernel, z.dtype)) + tf.cast(bias, z.dtype))  # [B, d, H_k]
+            maps = tf.transpose(maps, [0, 2, 1])  # [B, H_k, d]
             last = k == len(self.layer_sizes) - 1
             if self.split_half and not last:
                 half = self.layer_sizes[k] // 2

@@ -23,12 +23,16 @@ Example::
     vectors = layer(tf.constant([3, 999_999], tf.int64))                # (2, 16)
     layer.memory_bytes()                                                 # 128000
 """
+
 import math
 from typing import Optional
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
+
+from tfrecs.core.config import ConfigFromInit
+from tfrecs.core.registration import export
 
 _PRIME = 2_147_483_647  # 2^31 - 1: universal hashing ((a x + b) mod p) mod buckets in int64
 
@@ -42,7 +46,8 @@ def _check_vocabulary(vocabulary_size: int, embedding_dim: int) -> None:
         raise ValueError(f"vocabulary_size and embedding_dim must be >= 1, got {vocabulary_size}, {embedding_dim}")
 
 
-class HashEmbedding(tf_keras.layers.Layer):
+@export("tfrecs.layers.HashEmbedding")
+class HashEmbedding(ConfigFromInit, tf_keras.layers.Layer):
     """Hash embeddings: ``sum_i p_i(x) * pool[h_i(x)]`` over ``num_hashes`` hash functions.
 
     Args:
@@ -54,25 +59,38 @@ class HashEmbedding(tf_keras.layers.Layer):
 
     Raises:
         ValueError: non-positive sizes.
+
+    Example::
+
+        HashEmbedding(100_000, 16, num_buckets=12_500)(tf.constant([[3, 7]], tf.int64)).shape   # (1, 2, 16)
     """
 
-    def __init__(self, vocabulary_size: int, embedding_dim: int, num_buckets: Optional[int] = None,
-                 num_hashes: int = 2, seed: int = 0, **kwargs):
+    def __init__(
+        self,
+        vocabulary_size: int,
+        embedding_dim: int,
+        num_buckets: Optional[int] = None,
+        num_hashes: int = 2,
+        seed: int = 0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         _check_vocabulary(vocabulary_size, embedding_dim)
         num_buckets = num_buckets or max(1, vocabulary_size // 8)
         if num_buckets < 1 or num_hashes < 1:
             raise ValueError(f"num_buckets and num_hashes must be >= 1, got {num_buckets}, {num_hashes}")
         self.vocabulary_size, self.embedding_dim = vocabulary_size, embedding_dim
-        self.num_buckets, self.num_hashes = num_buckets, num_hashes
+        self.num_buckets, self.num_hashes, self.seed = num_buckets, num_hashes, seed
         rng = np.random.default_rng([seed, 0x4A5])
         # One extra hash function addresses the importance-weight table.
         self._a = tf.constant(rng.integers(1, _PRIME, size=num_hashes + 1), tf.int64)
         self._b = tf.constant(rng.integers(0, _PRIME, size=num_hashes + 1), tf.int64)
-        self.pool = self.add_weight("pool", shape=(num_buckets, embedding_dim),
-                                    initializer=tf_keras.initializers.RandomUniform(-0.05, 0.05))
-        self.importance = self.add_weight("importance", shape=(num_buckets, num_hashes),
-                                          initializer=tf_keras.initializers.RandomUniform(0.5, 1.5))
+        self.pool = self.add_weight(
+            "pool", shape=(num_buckets, embedding_dim), initializer=tf_keras.initializers.RandomUniform(-0.05, 0.05)
+        )
+        self.importance = self.add_weight(
+            "importance", shape=(num_buckets, num_hashes), initializer=tf_keras.initializers.RandomUniform(0.5, 1.5)
+        )
 
     def hashes(self, indices: tf.Tensor) -> tf.Tensor:
         """``indices`` shape + ``[num_hashes + 1]`` bucket numbers (the last one: importance row)."""
@@ -81,7 +99,7 @@ class HashEmbedding(tf_keras.layers.Layer):
 
     def call(self, indices: tf.Tensor) -> tf.Tensor:
         buckets = self.hashes(indices)
-        rows = tf.gather(tf.cast(self.pool, self.compute_dtype), buckets[..., :-1])        # [..., k, d]
+        rows = tf.gather(tf.cast(self.pool, self.compute_dtype), buckets[..., :-1])  # [..., k, d]
         weights = tf.gather(tf.cast(self.importance, self.compute_dtype), buckets[..., -1])  # [..., k]
         return tf.reduce_sum(rows * weights[..., tf.newaxis], axis=-2)
 
@@ -89,7 +107,8 @@ class HashEmbedding(tf_keras.layers.Layer):
         return int((self.num_buckets * (self.embedding_dim + self.num_hashes)) * _itemsize(self.dtype))
 
 
-class QREmbedding(tf_keras.layers.Layer):
+@export("tfrecs.layers.QREmbedding")
+class QREmbedding(ConfigFromInit, tf_keras.layers.Layer):
     """Quotient-remainder embeddings: ``quotient[i // m] * remainder[i % m]``.
 
     Args:
@@ -100,6 +119,10 @@ class QREmbedding(tf_keras.layers.Layer):
 
     Raises:
         ValueError: non-positive sizes.
+
+    Example::
+
+        QREmbedding(1_000_000, 16).num_buckets   # 1000 remainder rows, 1000 quotient rows
     """
 
     def __init__(self, vocabulary_size: int, embedding_dim: int, num_buckets: Optional[int] = None, **kwargs):
@@ -110,10 +133,14 @@ class QREmbedding(tf_keras.layers.Layer):
             raise ValueError(f"num_buckets must be >= 1, got {m}")
         self.vocabulary_size, self.embedding_dim, self.num_buckets = vocabulary_size, embedding_dim, m
         self.quotient_rows = -(-vocabulary_size // m)
-        self.quotient = self.add_weight("quotient", shape=(self.quotient_rows, embedding_dim),
-                                        initializer=tf_keras.initializers.RandomUniform(0.5, 1.5))
-        self.remainder = self.add_weight("remainder", shape=(m, embedding_dim),
-                                         initializer=tf_keras.initializers.RandomUniform(-0.05, 0.05))
+        self.quotient = self.add_weight(
+            "quotient",
+            shape=(self.quotient_rows, embedding_dim),
+            initializer=tf_keras.initializers.RandomUniform(0.5, 1.5),
+        )
+        self.remainder = self.add_weight(
+            "remainder", shape=(m, embedding_dim), initializer=tf_keras.initializers.RandomUniform(-0.05, 0.05)
+        )
 
     def call(self, indices: tf.Tensor) -> tf.Tensor:
         x = tf.cast(indices, tf.int64)
@@ -125,7 +152,8 @@ class QREmbedding(tf_keras.layers.Layer):
         return int((self.quotient_rows + self.num_buckets) * self.embedding_dim * _itemsize(self.dtype))
 
 
-class Float16Embedding(tf_keras.layers.Layer):
+@export("tfrecs.layers.Float16Embedding")
+class Float16Embedding(ConfigFromInit, tf_keras.layers.Layer):
     """A full table stored in float16, returned in the layer's compute dtype.
 
     Float16 keeps ~3 significant digits, enough for embeddings; the optimizer's slots for
@@ -135,14 +163,22 @@ class Float16Embedding(tf_keras.layers.Layer):
     Args:
         vocabulary_size: number of ids.
         embedding_dim: vector size.
+
+    Example::
+
+        Float16Embedding(1000, 16).memory_bytes()   # 32000
     """
 
     def __init__(self, vocabulary_size: int, embedding_dim: int, **kwargs):
         super().__init__(**kwargs)
         _check_vocabulary(vocabulary_size, embedding_dim)
         self.vocabulary_size, self.embedding_dim = vocabulary_size, embedding_dim
-        self.table = self.add_weight("table", shape=(vocabulary_size, embedding_dim), dtype=tf.float16,
-                                     initializer=tf_keras.initializers.RandomUniform(-0.05, 0.05))
+        self.table = self.add_weight(
+            "table",
+            shape=(vocabulary_size, embedding_dim),
+            dtype=tf.float16,
+            initializer=tf_keras.initializers.RandomUniform(-0.05, 0.05),
+        )
 
     def call(self, indices: tf.Tensor) -> tf.Tensor:
         return tf.cast(tf.gather(self.table, tf.cast(indices, tf.int64)), self.compute_dtype)

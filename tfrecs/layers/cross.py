@@ -8,18 +8,31 @@ Example::
 
     x = CrossV1()(x0, x0)      # [batch, width] -> [batch, width]
 """
+
 from typing import Optional
 
 import tensorflow as tf
 import tf_keras
 
+from tfrecs.core.config import ConfigFromInit
+from tfrecs.core.registration import export
 
-class CrossV1(tf_keras.layers.Layer):
+
+@export("tfrecs.layers.CrossV1")
+class CrossV1(ConfigFromInit, tf_keras.layers.Layer):
     """``x0 * (x . w) + b + x`` with a weight vector ``w`` and bias ``b`` of the input width.
+
+    No hyper-parameters: the weights take the input's width when the layer is built.
 
     Call args:
         x0: ``[batch, width]`` the stacked input of the cross network.
         x: ``[batch, width]`` the previous cross layer's output (default ``x0``).
+
+    Example::
+
+        cross = CrossV1()
+        x1 = cross(x0)           # first layer: x = x0
+        x2 = CrossV1()(x0, x1)
     """
 
     def build(self, input_shape):

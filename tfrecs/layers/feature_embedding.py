@@ -16,8 +16,18 @@ feature's bytes next to what a plain float32 slice would take.
 Bad input: a batch missing a feature raises ``KeyError`` naming it; a raw id never seen in
 training maps to its feature's OOV bucket(s) (by design, so serving never fails); NaN in
 a numeric feature is imputed with the training mean (``FeatureSpec.fit`` rejects NaN in
-training data); with ``raw_ids=False``, an index outside ``[0, vocabulary_size)`` raises
-``InvalidArgumentError`` naming the feature.
+training data).
+
+Pre-indexed ids (``raw_ids=False``): categorical and sequence inputs are the lookup indices
+``FeatureSpec.encode`` produces (categorical ``[OOV buckets..., known...]``, sequence
+``[padding 0, OOV buckets..., known...]``), NOT catalogue positions (``IdIndex``). They skip
+the hash lookups and read the same rows raw ids would; an index outside the feature's
+``[0, vocabulary_size)`` raises ``InvalidArgumentError`` naming the feature. Numeric and
+text features are read raw in both modes (``encode`` passes them through).
+
+The layer is a plain Keras layer: ``get_config`` holds the spec's ``to_config`` dict and
+the constructor arguments, and ``stacked`` / ``concatenated`` go through ``__call__``
+(``mode=``), so the fused table is built and counted like any Keras weight.
 
 Example::
 
@@ -28,29 +38,37 @@ Example::
                      "genres": tf.ragged.constant([["Drama", "Comedy"]])})
     vectors["genres"].shape        # (1, 16)
     embed.stacked(features).shape  # (1, 3, 16): fields in spec order, for FM / CIN
+    pre_indexed = FeatureEmbedding(spec, 16, raw_ids=False)
+    pre_indexed(spec.encode(columns))   # same rows as embed(columns) with the same weights
 """
-from typing import Dict, List, Mapping, Optional, Sequence
+
+from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from tfrecs.core.config import ConfigFromInit
+from tfrecs.core.registration import export
 from tfrecs.data.feature_spec import SEQUENCE_PADDING, FeatureSpec
 from tfrecs.layers.compressed_embedding import make_compressed_embedding
 
+MODES = ("dict", "stacked", "concatenated")
 
-class FeatureEmbedding(tf_keras.layers.Layer):
+
+@export("tfrecs.layers.FeatureEmbedding")
+class FeatureEmbedding(ConfigFromInit, tf_keras.layers.Layer):
     """Embeds raw features of a fitted ``FeatureSpec`` (see the module docstring).
 
     Args:
-        spec: a fitted ``FeatureSpec``.
+        spec: a fitted ``FeatureSpec`` (or its ``to_config()`` dict).
         embedding_dim: size of every feature's embedding.
         features: names to embed, in output order (default: every feature of the spec).
-        raw_ids: ``True``: categorical inputs are raw ids mapped by the spec's lookups;
-            ``False``: they are already lookup indices in ``[0, vocabulary_size)`` (for data
+        raw_ids: ``True``: categorical / sequence inputs are raw ids mapped by the spec's
+            lookups; ``False``: they are ``FeatureSpec.encode`` lookup indices (for data
             written pre-indexed, which skips the hash lookups on the hot path).
-        embeddings_regularizer: regulariser of the fused table.
-        embeddings_initializer: initialiser of the fused table.
+        embeddings_regularizer: regulariser of the fused table (name, config dict or object).
+        embeddings_initializer: initialiser of the fused table (name, config dict or object).
         check_indices: with ``raw_ids=False``, check that indices are in range (an error
             naming the feature instead of a bare gather error).
         numeric_as: ``"embedding"``: a dense numeric feature is its normalised value times a
@@ -58,32 +76,54 @@ class FeatureEmbedding(tf_keras.layers.Layer):
             are left out of the embeddings (``feature_names``) and read as normalised values
             with ``numeric_values(features)`` (DeepCTR / DCN style: straight into the MLP).
 
+    Call args:
+        features: dict of feature name -> tensor (dense or ragged); extra keys are ignored.
+        mode: ``"dict"`` (``{name: [batch, embedding_dim]}``), ``"stacked"``
+            (``[batch, fields, embedding_dim]``) or ``"concatenated"``
+            (``[batch, fields * embedding_dim]``).
+
     Raises:
-        KeyError: a requested feature is not in the spec.
+        KeyError: a requested feature is not in the spec; at call, a feature is missing.
         FeatureSpecError: the spec is not fitted.
+        ValueError: ``embedding_dim < 1``, an unknown ``numeric_as`` or ``mode``.
     """
 
-    def __init__(self, spec: FeatureSpec, embedding_dim: int, features: Optional[Sequence[str]] = None,
-                 raw_ids: bool = True, embeddings_regularizer=None, embeddings_initializer="uniform",
-                 check_indices: bool = True, numeric_as: str = "embedding", **kwargs):
+    def __init__(
+        self,
+        spec: Union[FeatureSpec, dict],
+        embedding_dim: int,
+        features: Optional[Sequence[str]] = None,
+        raw_ids: bool = True,
+        embeddings_regularizer=None,
+        embeddings_initializer="uniform",
+        check_indices: bool = True,
+        numeric_as: str = "embedding",
+        **kwargs,
+    ):
+        kwargs.setdefault("autocast", False)  # numeric inputs are normalised in float32
         super().__init__(**kwargs)
         if embedding_dim < 1:
             raise ValueError(f"embedding_dim must be >= 1, got {embedding_dim}")
-        self.spec = spec
-        self.embedding_dim = embedding_dim
         if numeric_as not in ("embedding", "values"):
             raise ValueError(f"numeric_as must be 'embedding' or 'values', got {numeric_as!r}")
+        spec = FeatureSpec.coerce(spec)
+        self.spec = spec
+        self.embedding_dim = int(embedding_dim)
+        self.features = tuple(features) if features is not None else None
+        self.raw_ids = bool(raw_ids)
+        self.embeddings_regularizer = tf_keras.regularizers.get(embeddings_regularizer)
+        self.embeddings_initializer = tf_keras.initializers.get(embeddings_initializer)
+        self.check_indices = bool(check_indices)
+        self.numeric_as = numeric_as
         names = list(features) if features is not None else spec.names
         dense = [n for n in names if spec[n].kind == "numeric" and not spec[n].num_buckets]
         self.numeric_names: List[str] = dense if numeric_as == "values" else []
         self.feature_names: List[str] = [n for n in names if n not in self.numeric_names]
-        self.raw_ids = raw_ids
-        self.check_indices = check_indices
         self._preprocess: Dict[str, tf_keras.layers.Layer] = {}
         self._offsets: Dict[str, int] = {}
         self._dense_numeric: List[str] = []
-        self._single: List[str] = []      # one id per row, in the fused table: gathered together
-        self._pooled: List[str] = []      # sequence / text in the fused table
+        self._single: List[str] = []  # one id per row, in the fused table: gathered together
+        self._pooled: List[str] = []  # sequence / text in the fused table
         self._compressed: Dict[str, tf_keras.layers.Layer] = {}
         total = 0
         for name in self.feature_names:
@@ -105,9 +145,13 @@ class FeatureEmbedding(tf_keras.layers.Layer):
             self._offsets[name] = total
             total += feature.vocabulary_size
         self.table_size = total
-        self.table = tf_keras.layers.Embedding(max(total, 1), embedding_dim, name="fused_table",
-                                               embeddings_regularizer=embeddings_regularizer,
-                                               embeddings_initializer=embeddings_initializer)
+        self.table = tf_keras.layers.Embedding(
+            max(total, 1),
+            embedding_dim,
+            name="fused_table",
+            embeddings_regularizer=self.embeddings_regularizer,
+            embeddings_initializer=self.embeddings_initializer,
+        )
         self._single_offsets = tf.constant([self._offsets[n] for n in self._single], tf.int64)
         # The spec's Normalization statistics, applied to all dense numeric fields at once.
         for name in self.numeric_names:
@@ -117,17 +161,19 @@ class FeatureEmbedding(tf_keras.layers.Layer):
         self._numeric_std = tf.constant([max(spec[n].std, 1e-12) for n in normalised], tf.float32)
         self.numeric_vectors = None
         if self._dense_numeric:
-            self.numeric_vectors = self.add_weight("numeric_vectors", shape=(len(self._dense_numeric), embedding_dim),
-                                                   initializer="glorot_uniform")
+            self.numeric_vectors = self.add_weight(
+                "numeric_vectors", shape=(len(self._dense_numeric), embedding_dim), initializer="glorot_uniform"
+            )
         order = self._dense_numeric + self._single + self._pooled + list(self._compressed)
         permutation = [order.index(name) for name in self.feature_names]
         self._permutation = None if permutation == list(range(len(order))) else tf.constant(permutation, tf.int32)
 
     def _indices(self, name: str, value: tf.Tensor) -> tf.Tensor:
-        """Per-feature lookup indices (padding 0 for sequences / text), not yet offset."""
+        """Per-feature lookup indices (index 0 pads sequences / text), not yet offset."""
         feature = self.spec[name]
         if feature.kind == "sequence" and isinstance(value, tf.RaggedTensor):
-            value = value.to_tensor(default_value=SEQUENCE_PADDING[feature.dtype], shape=[None, feature.max_length])
+            padding = SEQUENCE_PADDING[feature.dtype] if self.raw_ids else 0  # encode indices pad with 0
+            value = value.to_tensor(default_value=padding, shape=[None, feature.max_length])
         elif feature.kind == "sequence" and feature.max_length:
             value = value[:, : feature.max_length]
         if feature.kind == "numeric":
@@ -139,9 +185,12 @@ class FeatureEmbedding(tf_keras.layers.Layer):
         if layer is None and self.check_indices:
             size = feature.vocabulary_size
             tf.debugging.assert_non_negative(indices, message=f"feature {name!r}: negative index")
-            tf.debugging.assert_less(indices, tf.constant(size, tf.int64),
-                                     message=f"feature {name!r}: index outside [0, {size}) (raw_ids=False "
-                                             "expects lookup indices of the fitted vocabulary)")
+            tf.debugging.assert_less(
+                indices,
+                tf.constant(size, tf.int64),
+                message=f"feature {name!r}: index outside [0, {size}) (raw_ids=False "
+                "expects the lookup indices FeatureSpec.encode gives)",
+            )
         return indices
 
     @staticmethod
@@ -164,10 +213,14 @@ class FeatureEmbedding(tf_keras.layers.Layer):
         if self._single:
             indices = tf.stack([self._indices(name, features[name]) for name in self._single], axis=1)
             blocks.append(self.table(indices + self._single_offsets))
-        pooled = [self._pool(i, self.table(i + self._offsets[n]))
-                  for n, i in ((n, self._indices(n, features[n])) for n in self._pooled)]
-        pooled += [self._pool(i, tf.cast(layer(i), self.compute_dtype))
-                   for layer, i in ((l, self._indices(n, features[n])) for n, l in self._compressed.items())]
+        pooled = [
+            self._pool(i, self.table(i + self._offsets[n]))
+            for n, i in ((n, self._indices(n, features[n])) for n in self._pooled)
+        ]
+        pooled += [
+            self._pool(i, tf.cast(layer(i), self.compute_dtype))
+            for layer, i in ((lay, self._indices(n, features[n])) for n, lay in self._compressed.items())
+        ]
         if pooled:
             blocks.append(tf.stack(pooled, axis=1))
         return blocks
@@ -190,18 +243,25 @@ class FeatureEmbedding(tf_keras.layers.Layer):
 
     def stacked(self, features: Mapping[str, tf.Tensor]) -> tf.Tensor:
         """``[batch, num_features, embedding_dim]`` in ``feature_names`` order (FM, CIN, attention)."""
-        blocks = self._groups(features)
-        stacked = blocks[0] if len(blocks) == 1 else tf.concat(blocks, axis=1)
-        return stacked if self._permutation is None else tf.gather(stacked, self._permutation, axis=1)
-
-    def call(self, features: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-        """Returns ``{feature name: [batch, embedding_dim]}`` for every embedded feature."""
-        stacked = self.stacked(features)
-        return {name: stacked[:, position] for position, name in enumerate(self.feature_names)}
+        return self(features, mode="stacked")
 
     def concatenated(self, features: Mapping[str, tf.Tensor]) -> tf.Tensor:
         """``[batch, num_features * embedding_dim]`` (deep towers, MLPs)."""
-        return tf.reshape(self.stacked(features), [-1, len(self.feature_names) * self.embedding_dim])
+        return self(features, mode="concatenated")
+
+    def call(self, features: Mapping[str, tf.Tensor], mode: str = "dict"):
+        """``{feature name: [batch, embedding_dim]}`` for every embedded feature (or the
+        ``stacked`` / ``concatenated`` view, see the class docstring)."""
+        if mode not in MODES:
+            raise ValueError(f"FeatureEmbedding: mode must be one of {MODES}, got {mode!r}")
+        blocks = self._groups(features)
+        stacked = blocks[0] if len(blocks) == 1 else tf.concat(blocks, axis=1)
+        stacked = stacked if self._permutation is None else tf.gather(stacked, self._permutation, axis=1)
+        if mode == "stacked":
+            return stacked
+        if mode == "concatenated":
+            return tf.reshape(stacked, [-1, len(self.feature_names) * self.embedding_dim])
+        return {name: stacked[:, position] for position, name in enumerate(self.feature_names)}
 
     def memory_report(self) -> Dict[str, Dict[str, int]]:
         """Per feature: ``{"bytes": held, "uncompressed_bytes": one float32 row per id}``."""
@@ -211,7 +271,11 @@ class FeatureEmbedding(tf_keras.layers.Layer):
             feature = self.spec[name]
             rows = 1 if name in self._dense_numeric else feature.vocabulary_size
             plain = rows * self.embedding_dim * 4
-            held = self._compressed[name].memory_bytes() if name in self._compressed else rows * self.embedding_dim * itemsize
+            held = (
+                self._compressed[name].memory_bytes()
+                if name in self._compressed
+                else rows * self.embedding_dim * itemsize
+            )
             report[name] = {"bytes": int(held), "uncompressed_bytes": int(plain)}
         return report
 

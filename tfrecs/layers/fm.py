@@ -8,11 +8,16 @@ Example::
     fm = FMInteraction()
     logits_part = fm(embeddings)      # [batch, fields, dim] -> [batch, 1]
 """
+
 import tensorflow as tf
 import tf_keras
 
+from tfrecs.core.config import ConfigFromInit
+from tfrecs.core.registration import export
 
-class FMInteraction(tf_keras.layers.Layer):
+
+@export("tfrecs.layers.FMInteraction")
+class FMInteraction(ConfigFromInit, tf_keras.layers.Layer):
     """Pairwise interactions of field embeddings.
 
     Args:

@@ -12,15 +12,19 @@ Example::
     interest = attention(target, behaviours, mask)                  # [B, d]
     interest, weights = attention(target, behaviours, mask, return_weights=True)  # weights [B, T]
 """
+
 from typing import Optional, Sequence
 
 import tensorflow as tf
 import tf_keras
 
-from tfrecs.layers.mlp import MLP
+from tfrecs.core.config import ConfigFromInit
+from tfrecs.core.registration import export
+from tfrecs.layers.mlp import MLP, activation_name
 
 
-class TargetAttention(tf_keras.layers.Layer):
+@export("tfrecs.layers.TargetAttention")
+class TargetAttention(ConfigFromInit, tf_keras.layers.Layer):
     """DIN's activation unit: target-dependent weighted pooling of a behaviour sequence.
 
     Args:
@@ -41,20 +45,36 @@ class TargetAttention(tf_keras.layers.Layer):
         ValueError: target and behaviours differ in embedding size or rank.
     """
 
-    def __init__(self, hidden_units: Sequence[int] = (80, 40), activation: str = "sigmoid",
-                 normalize: bool = False, **kwargs):
+    def __init__(
+        self, hidden_units: Sequence[int] = (80, 40), activation: str = "sigmoid", normalize: bool = False, **kwargs
+    ):
         super().__init__(**kwargs)
-        self.normalize = normalize
-        self.scorer = MLP(hidden_units, activation=activation, output_units=1, output_dtype=None)
+        self.hidden_units = tuple(int(units) for units in hidden_units)
+        self.activation = activation_name(activation)
+        self.normalize = bool(normalize)
+        self.scorer = MLP(self.hidden_units, activation=self.activation, output_units=1, output_dtype=None)
 
-    def call(self, target: tf.Tensor, behaviours: tf.Tensor, mask: Optional[tf.Tensor] = None,
-             return_weights: bool = False, training: Optional[bool] = None):
+    def call(
+        self,
+        target: tf.Tensor,
+        behaviours: tf.Tensor,
+        mask: Optional[tf.Tensor] = None,
+        return_weights: bool = False,
+        training: Optional[bool] = None,
+    ):
         if target.shape.rank != 2 or behaviours.shape.rank != 3:
-            raise ValueError(f"TargetAttention expects target [B, d] and behaviours [B, T, d]; "
-                             f"got shapes {target.shape} and {behaviours.shape}")
-        if target.shape[-1] is not None and behaviours.shape[-1] is not None and target.shape[-1] != behaviours.shape[-1]:
-            raise ValueError(f"TargetAttention: target size {target.shape[-1]} differs from behaviour size "
-                             f"{behaviours.shape[-1]}")
+            raise ValueError(
+                f"TargetAttention expects target [B, d] and behaviours [B, T, d]; "
+                f"got shapes {target.shape} and {behaviours.shape}"
+            )
+        if (
+            target.shape[-1] is not None
+            and behaviours.shape[-1] is not None
+            and target.shape[-1] != behaviours.shape[-1]
+        ):
+            raise ValueError(
+                f"TargetAttention: target size {target.shape[-1]} differs from behaviour size {behaviours.shape[-1]}"
+            )
         behaviours = tf.cast(behaviours, target.dtype)
         queries = tf.broadcast_to(target[:, None, :], tf.shape(behaviours))
         pairs = tf.concat([queries, behaviours, queries - behaviours, queries * behaviours], axis=-1)

@@ -14,10 +14,14 @@ Example::
     encoder = SequenceEncoder(num_blocks=2, num_heads=2, dim=64, max_len=50, causal=True)
     hidden = encoder(item_embeddings, padding_mask=ids != 0)   # [B, L, 64]
 """
+
 from typing import Optional
 
 import tensorflow as tf
 import tf_keras
+
+from tfrecs.core.config import ConfigFromInit
+from tfrecs.core.registration import export
 
 
 def attention_mask(padding_mask: tf.Tensor, causal: bool) -> tf.Tensor:
@@ -38,7 +42,8 @@ def attention_mask(padding_mask: tf.Tensor, causal: bool) -> tf.Tensor:
     return tf.logical_or(mask, diagonal)
 
 
-class TransformerBlock(tf_keras.layers.Layer):
+@export("tfrecs.layers.TransformerBlock")
+class TransformerBlock(ConfigFromInit, tf_keras.layers.Layer):
     """Multi-head self-attention + position-wise feed-forward, residuals, pre- or post-norm.
 
     Args:
@@ -62,15 +67,30 @@ class TransformerBlock(tf_keras.layers.Layer):
         y = block(x, padding_mask=mask)
     """
 
-    def __init__(self, num_heads: int, dim: int, ffn_dim: Optional[int] = None, dropout: float = 0.2,
-                 causal: bool = True, pre_norm: bool = True, activation: str = "relu", **kwargs):
+    def __init__(
+        self,
+        num_heads: int,
+        dim: int,
+        ffn_dim: Optional[int] = None,
+        dropout: float = 0.2,
+        causal: bool = True,
+        pre_norm: bool = True,
+        activation: str = "relu",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if dim % num_heads:
             raise ValueError(f"dim={dim} must be divisible by num_heads={num_heads}")
-        self.causal = causal
-        self.pre_norm = pre_norm
-        self.attention = tf_keras.layers.MultiHeadAttention(num_heads, dim // num_heads, dropout=dropout,
-                                                            name="attention")
+        self.num_heads = int(num_heads)
+        self.dim = int(dim)
+        self.ffn_dim = ffn_dim
+        self.dropout = float(dropout)
+        self.causal = bool(causal)
+        self.pre_norm = bool(pre_norm)
+        self.activation = activation
+        self.attention = tf_keras.layers.MultiHeadAttention(
+            num_heads, dim // num_heads, dropout=dropout, name="attention"
+        )
         self.ffn_in = tf_keras.layers.Dense(ffn_dim or 4 * dim, activation=activation, name="ffn_in")
         self.ffn_out = tf_keras.layers.Dense(dim, name="ffn_out")
         self.norm_attention = tf_keras.layers.LayerNormalization(epsilon=1e-6, name="norm_attention")
@@ -78,6 +98,14 @@ class TransformerBlock(tf_keras.layers.Layer):
         self.dropout_attention = tf_keras.layers.Dropout(dropout)
         self.dropout_ffn = tf_keras.layers.Dropout(dropout)
         self.dropout_inner = tf_keras.layers.Dropout(dropout)
+
+    def build(self, input_shape):
+        # MultiHeadAttention builds its projections here, not lazily inside its call, so a
+        # SavedModel reload restores them (tf-keras' documented rule for nested attention).
+        # Random draws keep their order: nothing with random initialisers is built before it.
+        shape = tf.TensorShape(input_shape)
+        self.attention._build_from_signature(query=shape, value=shape)
+        super().build(input_shape)
 
     def call(self, x, padding_mask, training=False):
         keep = tf.cast(padding_mask, x.dtype)[:, :, None]
@@ -96,7 +124,8 @@ class TransformerBlock(tf_keras.layers.Layer):
         return x * keep
 
 
-class SequenceEncoder(tf_keras.layers.Layer):
+@export("tfrecs.layers.SequenceEncoder")
+class SequenceEncoder(ConfigFromInit, tf_keras.layers.Layer):
     """Positional embedding (counted from the end) + dropout + ``num_blocks`` transformer blocks.
 
     Args:
@@ -113,17 +142,35 @@ class SequenceEncoder(tf_keras.layers.Layer):
         encoder = SequenceEncoder(2, 1, 50, max_len=200, causal=True)
     """
 
-    def __init__(self, num_blocks: int, num_heads: int, dim: int, max_len: int, ffn_dim: Optional[int] = None,
-                 dropout: float = 0.2, causal: bool = True, pre_norm: bool = True, activation: str = "relu",
-                 **kwargs):
+    def __init__(
+        self,
+        num_blocks: int,
+        num_heads: int,
+        dim: int,
+        max_len: int,
+        ffn_dim: Optional[int] = None,
+        dropout: float = 0.2,
+        causal: bool = True,
+        pre_norm: bool = True,
+        activation: str = "relu",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self.max_len = int(max_len)
+        self.num_blocks = int(num_blocks)
+        self.num_heads = int(num_heads)
         self.dim = int(dim)
-        self.pre_norm = pre_norm
+        self.max_len = int(max_len)
+        self.ffn_dim = ffn_dim
+        self.dropout = float(dropout)
+        self.causal = bool(causal)
+        self.pre_norm = bool(pre_norm)
+        self.activation = activation
         self.positions = tf_keras.layers.Embedding(self.max_len, dim, name="positions")
-        self.dropout = tf_keras.layers.Dropout(dropout)
-        self.blocks = [TransformerBlock(num_heads, dim, ffn_dim, dropout, causal, pre_norm, activation,
-                                        name=f"block_{i}") for i in range(num_blocks)]
+        self.input_dropout = tf_keras.layers.Dropout(dropout)
+        self.blocks = [
+            TransformerBlock(num_heads, dim, ffn_dim, dropout, causal, pre_norm, activation, name=f"block_{i}")
+            for i in range(num_blocks)
+        ]
         self.norm = tf_keras.layers.LayerNormalization(epsilon=1e-6, name="norm")
 
     def call(self, embeddings, padding_mask, training=False):
@@ -133,7 +180,7 @@ class SequenceEncoder(tf_keras.layers.Layer):
         x = embeddings * tf.cast(tf.sqrt(float(self.dim)), embeddings.dtype) + self.positions(from_end)[None]
         if not self.pre_norm:
             x = self.norm(x)
-        x = self.dropout(x, training=training) * keep
+        x = self.input_dropout(x, training=training) * keep
         for block in self.blocks:
             x = block(x, padding_mask, training=training)
         if self.pre_norm:

@@ -10,6 +10,7 @@ Example::
     model = models.DeepFM(spec, embedding_dim=10)
     same_class = models.get("deepfm")
 """
+
 from typing import List
 
 from tfrecs.core.registration import model_class, model_names
@@ -19,9 +20,10 @@ from tfrecs.models.ctr_base import CTRModel
 from tfrecs.models.dcn import DCN, DCNv2
 from tfrecs.models.deepfm import DeepFM
 from tfrecs.models.din import DIN
+from tfrecs.models.item_item import EASE, ItemItemModel, ItemKNN
 from tfrecs.models.lightgcn import LightGCN
 from tfrecs.models.mmoe import MMoE, SharedBottom
-from tfrecs.models.neumf import NeuMF
+from tfrecs.models.neumf import GMF, NCFMLP, NeuMF
 from tfrecs.models.popularity import Popularity
 from tfrecs.models.sasrec import SASRec
 from tfrecs.models.sequential import SequentialRetrievalModel
@@ -45,7 +47,31 @@ def names() -> List[str]:
 
 
 __all__ = [
-    "BERT4Rec", "BaseModel", "CTRModel", "DCN", "DCNv2", "DIN", "DeepFM", "LightGCN", "MMoE",
-    "MissingInputError", "NeuMF", "Popularity", "RankingModel", "RetrievalModel", "SASRec",
-    "SequentialRetrievalModel", "SharedBottom", "TwoTower", "WideDeep", "XDeepFM", "get", "names",
+    "BERT4Rec",
+    "BaseModel",
+    "CTRModel",
+    "DCN",
+    "DCNv2",
+    "DIN",
+    "DeepFM",
+    "EASE",
+    "ItemItemModel",
+    "ItemKNN",
+    "LightGCN",
+    "MMoE",
+    "MissingInputError",
+    "GMF",
+    "NCFMLP",
+    "NeuMF",
+    "Popularity",
+    "RankingModel",
+    "RetrievalModel",
+    "SASRec",
+    "SequentialRetrievalModel",
+    "SharedBottom",
+    "TwoTower",
+    "WideDeep",
+    "XDeepFM",
+    "get",
+    "names",
 ]

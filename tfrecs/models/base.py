@@ -34,6 +34,7 @@ Example::
         def compute_candidate_embeddings(self, features, training=False):
             return self.candidate_tower(features["item_id"])
 """
+
 import json
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
@@ -44,6 +45,7 @@ import tf_keras
 from tfrecs.core import cross_replica
 from tfrecs.core.config import ConfigFromInit
 from tfrecs.core.precision import force_float32, is_loss_scale_optimizer, to_float32
+from tfrecs.core.errors import TfrecsError
 from tfrecs.core.tasks import (  # noqa: F401  - re-exported for model authors
     accidental_hit_mask,
     check_task_loss,
@@ -57,8 +59,12 @@ from tfrecs.core.tasks import (  # noqa: F401  - re-exported for model authors
 Features = Mapping[str, tf.Tensor]
 
 
-class MissingInputError(KeyError):
+class MissingInputError(TfrecsError, KeyError):
     """A batch lacks a feature the model reads; the message names it and how to provide it."""
+
+    # Autograph re-raises an error from inside fit() with its own type only when the type's
+    # __init__ is Exception.__init__; otherwise users would see a StagingError.
+    __init__ = Exception.__init__
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0])
@@ -75,8 +81,7 @@ def require_inputs(model_name: str, features: Features, names, how: str = "") ->
     if missing:
         hint = f" {how}" if how else ""
         raise MissingInputError(
-            f"{model_name} reads input(s) {missing}, which the batch lacks; the batch has "
-            f"{sorted(features)}.{hint}"
+            f"{model_name} reads input(s) {missing}, which the batch lacks; the batch has {sorted(features)}.{hint}"
         )
 
 
@@ -162,10 +167,12 @@ class BaseModel(ConfigFromInit, tfrs.Model):
     def _remember_build_features(self, batch: Any) -> None:
         features = batch[0] if isinstance(batch, tuple) else batch
         if isinstance(features, Mapping):
-            self._build_features_json = json.dumps({
-                name: {"dtype": tf.as_dtype(value.dtype).name, "shape": [None] + list(value.shape[1:])}
-                for name, value in features.items()
-            })
+            self._build_features_json = json.dumps(
+                {
+                    name: {"dtype": tf.as_dtype(value.dtype).name, "shape": [None] + list(value.shape[1:])}
+                    for name, value in features.items()
+                }
+            )
 
     def get_build_config(self) -> Optional[Dict[str, Any]]:
         """The input features' dtypes and shapes, so a ``.keras`` reload can build the model."""
@@ -225,7 +232,59 @@ class BaseModel(ConfigFromInit, tfrs.Model):
         return results
 
 
-class RetrievalModel(BaseModel):
+class Recommender:
+    """Mixin: ``recommend`` = top-k of ``self(inputs)`` against ``self.catalogue()``, in raw ids.
+
+    A subclass's ``call`` returns query vectors and ``catalogue()`` the raw ids and candidate
+    vectors of every item; scores are their dot products.
+    """
+
+    def catalogue(self) -> Tuple[tf.Tensor, tf.Tensor]:
+        """``(raw ids [N], candidate embeddings [N, dim])`` that ``recommend`` ranks.
+
+        Models that own their item table (sequential models, LightGCN) return it; others
+        return what ``index_candidates`` set.
+
+        Raises:
+            ValueError: the model has no catalogue yet.
+        """
+        catalogue = getattr(self, "_catalogue", None)
+        if catalogue is None:
+            raise ValueError(
+                f"{type(self).__name__}.recommend needs a catalogue: call "
+                "model.index_candidates(item_features) first (every item's candidate-tower features)."
+            )
+        return catalogue
+
+    def recommend(self, inputs: Features, k: int = 10, exclude: Any = None) -> Tuple[tf.Tensor, tf.Tensor]:
+        """Top-``k`` raw item ids and their float32 scores for each query row.
+
+        Args:
+            inputs: query features (a dict of batched tensors).
+            k: how many items per query (at most the catalogue size).
+            exclude: raw ids to leave out, per query: a list of lists, a ragged or a padded
+                dense tensor (ids outside the catalogue are ignored).
+
+        Returns:
+            ``(item_ids [batch, k], scores [batch, k])``, best first.
+
+        Example::
+
+            model.index_candidates(items)                    # or a model with its own catalogue
+            ids, scores = model.recommend({"user_id": tf.constant(["196"])}, k=10)
+        """
+        if k < 1:
+            raise ValueError(f"recommend: k must be >= 1, got {k}")
+        ids, embeddings = self.catalogue()
+        queries = to_float32(self(inputs, training=False))
+        scores = tf.matmul(queries, tf.cast(embeddings, tf.float32), transpose_b=True)
+        if exclude is not None:
+            scores = tf.where(excluded_positions(ids, exclude, tf.shape(scores)[0]), -float("inf"), scores)
+        top = tf.math.top_k(scores, k=min(int(k), int(ids.shape[0])))
+        return tf.gather(ids, top.indices), top.values
+
+
+class RetrievalModel(Recommender, BaseModel):
     """Two-tower retrieval base: query tower, candidate tower and a TFRS Retrieval task.
 
     Each row of a batch is a (query, positive candidate) pair; every other candidate of the
@@ -299,6 +358,8 @@ class RetrievalModel(BaseModel):
                 "candidate ids; pass candidate_id_key='item_id' (or your id feature)."
             )
         force_float32(task)
+        if not task.built:
+            task.build(None)  # weightless; built here so a model whose objective never calls it saves fully
         self.remove_accidental_hits = bool(remove_accidental_hits)
         self.query_tower = query_tower
         self.candidate_tower = candidate_tower
@@ -321,8 +382,7 @@ class RetrievalModel(BaseModel):
         """``[batch, dim]`` candidate embeddings; default: ``self.candidate_tower(features)``."""
         if self.candidate_tower is None:
             raise NotImplementedError(
-                f"{type(self).__name__} must set self.candidate_tower or override "
-                "compute_candidate_embeddings"
+                f"{type(self).__name__} must set self.candidate_tower or override compute_candidate_embeddings"
             )
         return self.candidate_tower(features, training=training)
 
@@ -360,50 +420,6 @@ class RetrievalModel(BaseModel):
         embeddings = self.candidate_embeddings(candidates)
         self._catalogue = (tf.convert_to_tensor(ids), embeddings)
 
-    def catalogue(self) -> Tuple[tf.Tensor, tf.Tensor]:
-        """``(raw ids [N], candidate embeddings [N, dim])`` that ``recommend`` ranks.
-
-        Models that own their item table (sequential models, LightGCN) return it; others
-        return what ``index_candidates`` set.
-
-        Raises:
-            ValueError: the model has no catalogue yet.
-        """
-        catalogue = getattr(self, "_catalogue", None)
-        if catalogue is None:
-            raise ValueError(
-                f"{type(self).__name__}.recommend needs a catalogue: call "
-                "model.index_candidates(item_features) first (every item's candidate-tower features)."
-            )
-        return catalogue
-
-    def recommend(self, inputs: Features, k: int = 10, exclude: Any = None) -> Tuple[tf.Tensor, tf.Tensor]:
-        """Top-``k`` raw item ids and their float32 scores for each query row.
-
-        Args:
-            inputs: query features (a dict of batched tensors).
-            k: how many items per query (at most the catalogue size).
-            exclude: raw ids to leave out, per query: a list of lists, a ragged or a padded
-                dense tensor (ids outside the catalogue are ignored).
-
-        Returns:
-            ``(item_ids [batch, k], scores [batch, k])``, best first.
-
-        Example::
-
-            model.index_candidates(items)                    # or a model with its own catalogue
-            ids, scores = model.recommend({"user_id": tf.constant(["196"])}, k=10)
-        """
-        if k < 1:
-            raise ValueError(f"recommend: k must be >= 1, got {k}")
-        ids, embeddings = self.catalogue()
-        queries = to_float32(self(inputs, training=False))
-        scores = tf.matmul(queries, tf.cast(embeddings, tf.float32), transpose_b=True)
-        if exclude is not None:
-            scores = tf.where(excluded_positions(ids, exclude, tf.shape(scores)[0]), -float("inf"), scores)
-        top = tf.math.top_k(scores, k=min(int(k), int(ids.shape[0])))
-        return tf.gather(ids, top.indices), top.values
-
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         """This replica's share of the in-batch softmax loss (sum / global batch size)."""
         features = inputs[0] if isinstance(inputs, tuple) else inputs
@@ -411,13 +427,9 @@ class RetrievalModel(BaseModel):
         candidates = to_float32(self.compute_candidate_embeddings(features, training=training))
         ids = features[self.candidate_id_key] if self.candidate_id_key else None
         probabilities = (
-            tf.cast(features[self.sampling_probability_key], tf.float32)
-            if self.sampling_probability_key
-            else None
+            tf.cast(features[self.sampling_probability_key], tf.float32) if self.sampling_probability_key else None
         )
-        weights = (
-            tf.cast(features[self.sample_weight_key], tf.float32) if self.sample_weight_key else None
-        )
+        weights = tf.cast(features[self.sample_weight_key], tf.float32) if self.sample_weight_key else None
         local_candidates, local_ids = candidates, ids
         if self.cross_replica_negatives:
             candidates, ids, probabilities = cross_replica.gather_candidates(candidates, ids, probabilities)
@@ -491,9 +503,7 @@ class RankingModel(BaseModel):
         for argument, mapping in (("label_keys", label_keys), ("loss_weights", loss_weights)):
             unknown = sorted(set(mapping) - set(tasks))
             if unknown:
-                raise ValueError(
-                    f"{argument} names unknown task(s) {unknown}; the tasks are {sorted(tasks)}."
-                )
+                raise ValueError(f"{argument} names unknown task(s) {unknown}; the tasks are {sorted(tasks)}.")
         self.task_names: Tuple[str, ...] = tuple(tasks)
         self.ranking_tasks = tasks
         self.label_keys = {name: label_keys.get(name, name) for name in tasks}
@@ -540,8 +550,15 @@ class RankingModel(BaseModel):
         return {self.task_names[0]: outputs}
 
     def _forward_for_build(self, batch: Any) -> None:
-        features, _, _ = self._split(batch)
-        self(features)
+        self(self._features_only(batch))
+
+    def _features_only(self, batch: Any) -> Features:
+        """The model inputs of a batch: labels and sample weights left out (they may be absent)."""
+        features = tf_keras.utils.unpack_x_y_sample_weight(batch)[0] if isinstance(batch, tuple) else batch
+        if isinstance(features, Mapping):
+            hidden = set(self.label_keys.values()) | ({self.sample_weight_key} if self.sample_weight_key else set())
+            features = {key: value for key, value in features.items() if key not in hidden}
+        return features
 
     def _loss_description(self) -> str:
         kinds = {name: ranking_task_kind(task) for name, task in self.ranking_tasks.items()}
@@ -571,11 +588,7 @@ class RankingModel(BaseModel):
         return out[self.task_names[0]] if len(self.task_names) == 1 else out
 
     def predict_step(self, data):
-        features = tf_keras.utils.unpack_x_y_sample_weight(data)[0]
-        if isinstance(features, Mapping):
-            hidden = set(self.label_keys.values()) | ({self.sample_weight_key} if self.sample_weight_key else set())
-            features = {key: value for key, value in features.items() if key not in hidden}
-        return self.predictions(features)
+        return self.predictions(self._features_only(data))
 
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         """This replica's share of the weighted sum of task losses (sum / global batch size)."""
@@ -597,7 +610,9 @@ class RankingModel(BaseModel):
             )
             compiled = getattr(self, "compiled_task_metrics", {}).get(name, ())
             if compiled:
-                values = tf.sigmoid(prediction) if ranking_task_kind(self.ranking_tasks[name]) == "binary" else prediction
+                values = (
+                    tf.sigmoid(prediction) if ranking_task_kind(self.ranking_tasks[name]) == "binary" else prediction
+                )
                 for metric in compiled:
                     metric.update_state(label, values, sample_weight=weights)
             total += self.loss_weights[name] * summed(loss)

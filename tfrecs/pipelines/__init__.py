@@ -14,19 +14,56 @@ Example::
     sampler = PopularitySampler(item_counts(train), exclude=PositiveIndex.from_dataset(train))
     ds = sample_negatives(batches, sampler, num_negatives=4, output="pointwise", seed=0)
 """
+
 import importlib
 
 _EXPORTS = {
-    "tfrecord_io": ("ColumnSchema", "ReadReport", "TFRecordIntegrityError", "TFRecordSchema", "check_shards",
-                    "load_schema", "read_tfrecords", "write_tfrecords", "SCHEMA_FILE"),
-    "negative_sampling": ("DEFAULT_ALPHA", "PROBABILITY_KEY", "PopularitySampler", "PositiveIndex", "Sampler",
-                          "SamplingError", "UniformSampler", "add_sampling_probability", "item_counts",
-                          "sample_negatives", "sampling_probabilities"),
+    "tfrecord_io": (
+        "ColumnSchema",
+        "ReadReport",
+        "TFRecordIntegrityError",
+        "TFRecordSchema",
+        "check_shards",
+        "load_schema",
+        "read_tfrecords",
+        "write_tfrecords",
+        "SCHEMA_FILE",
+    ),
+    "negative_sampling": (
+        "DEFAULT_ALPHA",
+        "PROBABILITY_KEY",
+        "PopularitySampler",
+        "PositiveIndex",
+        "Sampler",
+        "SamplingError",
+        "UniformSampler",
+        "add_sampling_probability",
+        "item_counts",
+        "sample_negatives",
+        "sampling_probabilities",
+    ),
     "hard_negatives": ("HARD_NEGATIVE_KEY", "HardNegativeMiner", "HardNegativeRefresh", "add_hard_negatives"),
-    "windowing": ("ITEM_OFFSET", "PADDING_ID", "SequenceIds", "UserSequences", "add_causal_negatives",
-                  "causal_windows", "cloze_mask", "cloze_windows", "holdout_examples", "left_pad",
-                  "sliding_windows", "user_sequences"),
+    "windowing": (
+        "ITEM_OFFSET",
+        "PADDING_ID",
+        "SequenceIds",
+        "UserSequences",
+        "add_causal_negatives",
+        "causal_windows",
+        "cloze_mask",
+        "cloze_positions",
+        "cloze_windows",
+        "history_part",
+        "holdout_examples",
+        "left_pad",
+        "sliding_windows",
+        "user_sequences",
+    ),
+    "sequence_view": ("SequenceData",),
     "transforms": ("batch_seeds", "check_batch_keys"),
+    "id_view": ("IdData", "factorized_score_fn"),
+    "two_tower_view": ("TwoTowerData",),
+    "ctr_view": ("CTR_SPLIT", "CtrData", "check_binary_labels", "ctr_features", "load_ctr_data"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)

@@ -17,6 +17,7 @@ Example::
 
     records = encode_examples({"x": np.arange(3)}, [ColumnSchema("x", "int64")])  # 3 bytes objects
 """
+
 from typing import List, Mapping, Sequence, Tuple
 
 import numpy as np
@@ -43,8 +44,7 @@ def varints(values: np.ndarray) -> Block:
 
 
 def constant(data: bytes, rows: int) -> Block:
-    return (np.broadcast_to(np.frombuffer(data, np.uint8), (rows, len(data))),
-            np.full(rows, len(data), dtype=np.int64))
+    return (np.broadcast_to(np.frombuffer(data, np.uint8), (rows, len(data))), np.full(rows, len(data), dtype=np.int64))
 
 
 def join(blocks: Sequence[Block]) -> Tuple[np.ndarray, np.ndarray]:
@@ -141,10 +141,16 @@ def encode_examples(batch: Mapping[str, object], columns: List[ColumnSchema]) ->
         feature_varint = varints(feature_size)
         entry_size = len(head) + feature_varint[1] + feature_size
         entry_varint = varints(entry_size)
-        pieces += [constant(b"\x0a", rows), entry_varint, constant(head, rows), feature_varint,
-                   constant(bytes([_FEATURE_TAG[column.dtype]]), rows), list_varint] + list_blocks
+        pieces += [
+            constant(b"\x0a", rows),
+            entry_varint,
+            constant(head, rows),
+            feature_varint,
+            constant(bytes([_FEATURE_TAG[column.dtype]]), rows),
+            list_varint,
+        ] + list_blocks
         features_size = features_size + 1 + entry_varint[1] + entry_size
     data, sizes = join([constant(b"\x0a", rows), varints(features_size)] + pieces)
     ends = np.cumsum(sizes)
     blob = data.tobytes()
-    return [blob[end - size:end] for end, size in zip(ends.tolist(), sizes.tolist())]
+    return [blob[end - size : end] for end, size in zip(ends.tolist(), sizes.tolist())]

@@ -21,6 +21,7 @@ Example::
     ds = add_hard_negatives(train_batches, miner)         # adds "hard_negative_item_id" [B, 5]
     model.fit(ds, epochs=10, callbacks=[HardNegativeRefresh(miner, every_epochs=2)])
 """
+
 from typing import Callable, Optional, Union
 
 import numpy as np
@@ -54,9 +55,16 @@ class HardNegativeMiner:
         SamplingError: some user has fewer than ``K`` non-positive items.
     """
 
-    def __init__(self, query_fn: Callable[[tf.Tensor], tf.Tensor], candidates: Embeddings, num_users: int,
-                 num_negatives: int, exclude: Optional[PositiveIndex] = None, method: str = "matmul",
-                 batch_size: int = 1024):
+    def __init__(
+        self,
+        query_fn: Callable[[tf.Tensor], tf.Tensor],
+        candidates: Embeddings,
+        num_users: int,
+        num_negatives: int,
+        exclude: Optional[PositiveIndex] = None,
+        method: str = "matmul",
+        batch_size: int = 1024,
+    ):
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         if num_negatives < 1 or num_users < 1:
@@ -72,10 +80,13 @@ class HardNegativeMiner:
         else:
             fewest = self.num_items
         if fewest < self.num_negatives:
-            raise SamplingError(f"a catalogue of {self.num_items} items cannot supply {self.num_negatives} hard "
-                                f"negatives: some user has only {fewest} items it has not interacted with")
-        self.table = tf.Variable(tf.zeros([self.num_users, self.num_negatives], tf.int64), trainable=False,
-                                 name="hard_negatives")
+            raise SamplingError(
+                f"a catalogue of {self.num_items} items cannot supply {self.num_negatives} hard "
+                f"negatives: some user has only {fewest} items it has not interacted with"
+            )
+        self.table = tf.Variable(
+            tf.zeros([self.num_users, self.num_negatives], tf.int64), trainable=False, name="hard_negatives"
+        )
         self.refreshes = 0
 
     def _candidate_embeddings(self) -> tf.Tensor:
@@ -87,8 +98,11 @@ class HardNegativeMiner:
         if self.exclude is None:
             return tf.zeros([tf.size(users), self.num_items], tf.bool)
         rows, items = self.exclude.pairs_of(users)
-        return tf.scatter_nd(tf.stack([rows, items], axis=1), tf.ones_like(items, tf.bool),
-                             tf.stack([tf.size(users, out_type=tf.int64), tf.constant(self.num_items, tf.int64)]))
+        return tf.scatter_nd(
+            tf.stack([rows, items], axis=1),
+            tf.ones_like(items, tf.bool),
+            tf.stack([tf.size(users, out_type=tf.int64), tf.constant(self.num_items, tf.int64)]),
+        )
 
     def mine(self, users, candidates: Optional[tf.Tensor] = None) -> tf.Tensor:
         """``[B, K]`` hard negatives of ``users`` (highest score first) under the current model."""
@@ -159,8 +173,9 @@ class HardNegativeRefresh(tf_keras.callbacks.Callback):
             self.miner.refresh()
 
 
-def add_hard_negatives(dataset: tf.data.Dataset, miner: HardNegativeMiner, user_key: str = "user_id",
-                       key: str = HARD_NEGATIVE_KEY) -> tf.data.Dataset:
+def add_hard_negatives(
+    dataset: tf.data.Dataset, miner: HardNegativeMiner, user_key: str = "user_id", key: str = HARD_NEGATIVE_KEY
+) -> tf.data.Dataset:
     """Adds ``[B, K]`` mined negatives (``miner.table`` rows of each batch's users).
 
     Example::

@@ -24,11 +24,13 @@ Example::
     ds = sample_negatives(ds, sampler, num_negatives=4, output="pointwise", seed=7)
     # -> batches of 5 * 1024 rows: {"user_id", "item_id", "label"}
 """
+
 from typing import Dict, Mapping, Optional
 
 import numpy as np
 import tensorflow as tf
 
+from tfrecs.core.errors import InputError
 from tfrecs.data.dataset import RecDataset
 from tfrecs.pipelines.transforms import batch_seeds, check_batch_keys
 
@@ -37,8 +39,34 @@ DEFAULT_ALPHA = 0.75
 PROBABILITY_KEY = "candidate_sampling_probability"
 
 
-class SamplingError(ValueError):
+class SamplingError(InputError):
     """Negatives cannot be drawn as asked (e.g. a catalogue too small)."""
+
+
+def check_count(name: str, value, minimum: int = 1, owner: str = "") -> int:
+    """``value`` as an int, or ``SamplingError`` naming the argument unless it is an integer >= ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise SamplingError(f"{owner}{name}={value!r} must be an integer >= {minimum}")
+    return int(value)
+
+
+def check_alpha(alpha, owner: str = "PopularitySampler: ") -> float:
+    """``alpha`` as a float, or ``SamplingError`` unless it is a finite real number >= 0.
+
+    A negative exponent would favour the rarest items (a data set drawn from
+    ``count ** -1``), NaN or infinity give no distribution at all.
+    """
+    if (
+        isinstance(alpha, (bool, np.bool_))
+        or not isinstance(alpha, (int, float, np.integer, np.floating))
+        or not np.isfinite(alpha)
+        or alpha < 0
+    ):
+        raise SamplingError(
+            f"{owner}alpha={alpha!r} must be a finite number >= 0 (0: uniform over the items "
+            "seen, 0.75: word2vec, 1: frequency)"
+        )
+    return float(alpha)
 
 
 def item_counts(ds: RecDataset) -> np.ndarray:
@@ -85,7 +113,7 @@ class PositiveIndex:
     def user_items(self, user: int) -> np.ndarray:
         """Sorted positive items of one user (for inspection and tests)."""
         start = self.row_starts[user]
-        return self.keys[start:start + self.counts[user]] - user * self.num_items
+        return self.keys[start : start + self.counts[user]] - user * self.num_items
 
     def contains(self, users: tf.Tensor, items: tf.Tensor) -> tf.Tensor:
         """Whether each ``(users, items)`` pair (same shape, int64) is a positive."""
@@ -139,24 +167,28 @@ class Sampler:
         probability (room for the positive); with exclusion each user needs
         ``num_negatives`` such items that are not among its positives.
         """
-        if num_negatives < 1:
-            raise SamplingError(f"num_negatives must be >= 1, got {num_negatives}")
+        check_count("num_negatives", num_negatives)
         support = self.probabilities > 0
         size = int(support.sum())
         if self.exclude is None:
             if size < num_negatives + 1:
-                raise SamplingError(f"a catalogue of {self.num_items} items ({size} with non-zero probability) cannot "
-                                    f"supply {num_negatives} negatives per positive (needs at least {num_negatives + 1})")
+                raise SamplingError(
+                    f"a catalogue of {self.num_items} items ({size} with non-zero probability) cannot "
+                    f"supply {num_negatives} negatives per positive (needs at least {num_negatives + 1})"
+                )
             return
         keys = self.exclude.keys
-        excluded = np.bincount(keys // self.num_items, weights=support[keys % self.num_items],
-                               minlength=self.exclude.num_users)
+        excluded = np.bincount(
+            keys // self.num_items, weights=support[keys % self.num_items], minlength=self.exclude.num_users
+        )
         available = size - excluded
         if available.min() < num_negatives:
             user = int(np.argmin(available))
-            raise SamplingError(f"a catalogue of {self.num_items} items ({size} with non-zero probability) cannot "
-                                f"supply {num_negatives} negatives per positive: user {user} has only "
-                                f"{int(available[user])} items it has not interacted with")
+            raise SamplingError(
+                f"a catalogue of {self.num_items} items ({size} with non-zero probability) cannot "
+                f"supply {num_negatives} negatives per positive: user {user} has only "
+                f"{int(available[user])} items it has not interacted with"
+            )
 
     def sample(self, users: tf.Tensor, num_negatives: int, seed: tf.Tensor) -> tf.Tensor:
         raise NotImplementedError
@@ -172,8 +204,7 @@ class UniformSampler(Sampler):
     """
 
     def __init__(self, num_items: int, exclude: Optional[PositiveIndex] = None):
-        if num_items < 1:
-            raise SamplingError(f"num_items must be >= 1, got {num_items}")
+        num_items = check_count("num_items", num_items, owner="UniformSampler: ")
         if exclude is not None and exclude.num_items != num_items:
             raise ValueError(f"exclude covers {exclude.num_items} items, the sampler {num_items}")
         self.num_items, self.exclude = int(num_items), exclude
@@ -203,13 +234,24 @@ class PopularitySampler(Sampler):
         max_rounds: redraw rounds before failing (a user whose positives hold most of the
             probability mass needs many).
 
+    Raises:
+        SamplingError: ``alpha`` is not a finite number >= 0, ``max_rounds < 1``, counts are
+            empty, negative or non-finite, or ``counts ** alpha`` overflows (names the argument).
+
     Example::
 
         sampler = PopularitySampler(item_counts(train), alpha=0.75)
     """
 
-    def __init__(self, counts: np.ndarray, alpha: float = DEFAULT_ALPHA, exclude: Optional[PositiveIndex] = None,
-                 max_rounds: int = 1000):
+    def __init__(
+        self,
+        counts: np.ndarray,
+        alpha: float = DEFAULT_ALPHA,
+        exclude: Optional[PositiveIndex] = None,
+        max_rounds: int = 1000,
+    ):
+        alpha = check_alpha(alpha)
+        max_rounds = check_count("max_rounds", max_rounds, owner="PopularitySampler: ")
         counts = np.asarray(counts, dtype=np.float64)
         if counts.ndim != 1 or len(counts) == 0:
             raise SamplingError(f"counts must be a non-empty 1-D array, got shape {counts.shape}")
@@ -219,7 +261,13 @@ class PopularitySampler(Sampler):
             raise SamplingError("every item has count 0: nothing to sample from")
         if exclude is not None and exclude.num_items != len(counts):
             raise ValueError(f"exclude covers {exclude.num_items} items, counts {len(counts)}")
-        weights = np.where(counts > 0, counts ** alpha, 0.0)
+        with np.errstate(over="ignore"):
+            weights = np.where(counts > 0, counts**alpha, 0.0)
+        if not np.isfinite(weights.sum()):
+            raise SamplingError(
+                f"PopularitySampler: alpha={alpha} is too large: the largest count "
+                f"({counts.max():.0f}) ** alpha overflows; use a smaller alpha"
+            )
         self._probabilities = weights / weights.sum()
         self.num_items, self.alpha, self.exclude, self.max_rounds = len(counts), float(alpha), exclude, int(max_rounds)
         cdf = np.cumsum(self._probabilities)
@@ -227,8 +275,9 @@ class PopularitySampler(Sampler):
         if exclude is not None:
             # each user's sample-able mass must be positive, or rejection never ends
             keys = exclude.keys
-            mass = np.bincount(keys // self.num_items, weights=self._probabilities[keys % self.num_items],
-                               minlength=exclude.num_users)
+            mass = np.bincount(
+                keys // self.num_items, weights=self._probabilities[keys % self.num_items], minlength=exclude.num_users
+            )
             if (1.0 - mass).min() <= 1e-12:
                 user = int(np.argmax(mass))
                 raise SamplingError(f"user {user}'s positives hold all the sampling mass: no negative can be drawn")
@@ -239,8 +288,9 @@ class PopularitySampler(Sampler):
 
     def _draw(self, shape, seed):
         uniform = tf.random.stateless_uniform(shape, seed, dtype=tf.float64)
-        return tf.minimum(tf.searchsorted(self._cdf, tf.reshape(uniform, [-1]), side="right", out_type=tf.int64),
-                          self.num_items - 1)
+        return tf.minimum(
+            tf.searchsorted(self._cdf, tf.reshape(uniform, [-1]), side="right", out_type=tf.int64), self.num_items - 1
+        )
 
     def sample(self, users, num_negatives, seed):
         users = tf.cast(users, tf.int64)
@@ -258,12 +308,19 @@ class PopularitySampler(Sampler):
         def pending(round_, items):
             return tf.reduce_any(self.exclude.contains(repeated_users, items))
 
-        rounds, negatives = tf.while_loop(pending, redraw, [tf.constant(1, tf.int64), negatives],
-                                          maximum_iterations=self.max_rounds)
+        rounds, negatives = tf.while_loop(
+            pending, redraw, [tf.constant(1, tf.int64), negatives], maximum_iterations=self.max_rounds
+        )
         left = tf.reduce_sum(tf.cast(self.exclude.contains(repeated_users, negatives), tf.int64))
-        with tf.control_dependencies([tf.debugging.assert_equal(
-                left, tf.constant(0, tf.int64),
-                message=f"PopularitySampler: positives still drawn after max_rounds={self.max_rounds} redraws")]):
+        with tf.control_dependencies(
+            [
+                tf.debugging.assert_equal(
+                    left,
+                    tf.constant(0, tf.int64),
+                    message=f"PopularitySampler: positives still drawn after max_rounds={self.max_rounds} redraws",
+                )
+            ]
+        ):
             return tf.identity(negatives)
 
 
@@ -275,10 +332,18 @@ def _repeat_rows(value, repeats: int):
     return tf.repeat(value, repeats, axis=0)
 
 
-def sample_negatives(dataset: tf.data.Dataset, sampler: Sampler, num_negatives: int = 4, output: str = "pointwise",
-                     seed: int = 0, user_key: str = "user_id", item_key: str = "item_id", label_key: str = "label",
-                     negative_key: str = "negative_item_id",
-                     item_features: Optional[Mapping[str, np.ndarray]] = None) -> tf.data.Dataset:
+def sample_negatives(
+    dataset: tf.data.Dataset,
+    sampler: Sampler,
+    num_negatives: int = 4,
+    output: str = "pointwise",
+    seed: int = 0,
+    user_key: str = "user_id",
+    item_key: str = "item_id",
+    label_key: str = "label",
+    negative_key: str = "negative_item_id",
+    item_features: Optional[Mapping[str, np.ndarray]] = None,
+) -> tf.data.Dataset:
     """Adds ``num_negatives`` sampled negatives per positive to a batched dataset.
 
     Args:
@@ -298,14 +363,19 @@ def sample_negatives(dataset: tf.data.Dataset, sampler: Sampler, num_negatives: 
 
     Raises:
         KeyError: a feature is missing from the batches.
-        SamplingError: the catalogue cannot supply ``num_negatives`` negatives.
+        SamplingError: ``num_negatives`` is not an integer >= 1, or the catalogue cannot supply
+            that many negatives.
+        InputError: an unknown ``output`` or a seed that is not an integer.
 
     Example::
 
         ds = sample_negatives(batches, UniformSampler(1682), num_negatives=1, output="pairwise")
     """
     if output not in OUTPUTS:
-        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        raise InputError(f"output must be one of {OUTPUTS}, got {output!r}")
+    check_count("num_negatives", num_negatives, owner="sample_negatives: ")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise InputError(f"sample_negatives: seed={seed!r} must be an integer")
     check_batch_keys(dataset, user_key, item_key)
     sampler.check_capacity(num_negatives)
     tables = {name: tf.constant(values) for name, values in (item_features or {}).items()}
@@ -318,8 +388,9 @@ def sample_negatives(dataset: tf.data.Dataset, sampler: Sampler, num_negatives: 
             out = {name: _repeat_rows(value, k + 1) for name, value in batch.items()}
             items = tf.reshape(tf.concat([positives[:, None], negatives], axis=1), [-1])
             out[item_key] = tf.cast(items, batch[item_key].dtype)
-            labels = tf.concat([tf.ones_like(positives[:, None], tf.float32),
-                                tf.zeros_like(negatives, tf.float32)], axis=1)
+            labels = tf.concat(
+                [tf.ones_like(positives[:, None], tf.float32), tf.zeros_like(negatives, tf.float32)], axis=1
+            )
             out[label_key] = tf.reshape(labels, [-1])
             for name, table in tables.items():
                 out[name] = tf.gather(table, items)
@@ -348,8 +419,9 @@ def sampling_probabilities(counts: np.ndarray) -> np.ndarray:
     return counts / counts.sum()
 
 
-def add_sampling_probability(dataset: tf.data.Dataset, probabilities: np.ndarray, item_key: str = "item_id",
-                             key: str = PROBABILITY_KEY) -> tf.data.Dataset:
+def add_sampling_probability(
+    dataset: tf.data.Dataset, probabilities: np.ndarray, item_key: str = "item_id", key: str = PROBABILITY_KEY
+) -> tf.data.Dataset:
     """Adds each candidate's sampling probability (for TFRS ``candidate_sampling_probability``).
 
     With in-batch negatives the candidates are the batch's positives, drawn with their

@@ -1,42 +1,91 @@
 """What the scripts in ``pipelines/`` share: arguments, data loading, progress bar, summary.
 
-Each script builds its parser with ``script_parser``, loads data with ``load_source``,
-shows a ``progress_bar``, and ends with ``print_summary``: a human summary (records
-written, shards, bytes, time) and one final JSON line of the same figures. ``run`` turns
-known errors into exit status 2 with the message only.
+Each script builds its parser with ``script_parser``, checks its numbers with
+``check_positive`` / ``check_finite``, loads data with ``load_source``, writes with
+``write_parts`` (atomically: a hidden staging directory renamed into place when every part
+is complete), and ends with ``print_summary``: a human summary (records written, shards,
+bytes, time) and one final JSON line of the same figures.
+
+``run`` turns failures into one line on stderr: known errors (tfrecs errors, bad values,
+unwritable paths) exit 2 with ``<script>: error: <message>``; SIGTERM or Ctrl-C remove the
+partial output and exit 143 / 130 saying so. A file-size limit (``ulimit -f``) is reported
+as a storage error instead of killing the process (SIGXFSZ is ignored).
 
 Example::
 
-    parser = script_parser("Build TFRecords.", DATASETS)
+    parser = script_parser("Build TFRecords.")
     args = parser.parse_args()
     ds = load_source(args)
 """
+
 import argparse
 import json
+import math
+import os
+import signal
 import sys
 import time
 from typing import Callable, Dict, Iterable, Optional, Sequence
 
-DATASETS = ("ml-100k", "synthetic-implicit", "synthetic-sequences", "synthetic-ctr")
+from tfrecs.core.errors import InputError, TfrecsError
+from tfrecs.data.registry import DATASET_NAMES, SYNTHETIC_NAMES
+
+DATASETS = DATASET_NAMES
 SYNTHETIC_INTERACTIONS_PER_USER = 30
+OVERWRITE_FLAG = "--overwrite"
+
+
+class Interrupted(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C so staging directories are removed on the way out."""
 
 
 def script_parser(description: str, datasets: Sequence[str] = DATASETS) -> argparse.ArgumentParser:
-    """A parser with the arguments every pipeline script takes."""
-    parser = argparse.ArgumentParser(description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=datasets, help="data set to read")
-    parser.add_argument("--output", required=True, help="output directory (created)")
-    parser.add_argument("--num-interactions", type=int, default=100_000,
-                        help="synthetic data sets: number of interactions (or CTR rows) to generate")
+    """A parser with the arguments every pipeline script takes (each with help text)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument(
+        "--dataset",
+        required=True,
+        choices=datasets,
+        metavar="NAME",
+        help=f"data set to read, one of: {', '.join(datasets)}",
+    )
+    parser.add_argument(
+        "--output", required=True, help="output directory; written atomically (renamed into place when complete)"
+    )
+    parser.add_argument(
+        "--num-interactions",
+        type=int,
+        default=100_000,
+        help="synthetic data sets: number of interactions (or CTR rows) to generate",
+    )
     parser.add_argument("--num-items", type=int, default=2000, help="synthetic data sets: catalogue size")
-    parser.add_argument("--seed", type=int, default=0, help="seed of generation and sampling")
+    parser.add_argument("--seed", type=int, default=0, help="seed of generation, splitting and sampling")
     parser.add_argument("--shards", type=int, default=8, help="TFRecord files per output directory")
     parser.add_argument("--compression", choices=("none", "gzip"), default="none", help="TFRecord compression")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing TFRecords in --output")
-    parser.add_argument("--data-dir", help="MovieLens: directory with the data set's files")
+    parser.add_argument(OVERWRITE_FLAG, action="store_true", help="replace a previous output in --output")
+    parser.add_argument(
+        "--data-dir",
+        help="read the data set from this directory (or file, for 'sequences') "
+        "instead of the tfrecs cache; a missing path is an error",
+    )
     parser.add_argument("--cache-dir", help="tfrecs cache root (default $TFRECS_CACHE_DIR or ~/.cache/tfrecs)")
     return parser
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parses the arguments and checks ``--output`` before any work is done.
+
+    Raises:
+        InputError: ``--output`` holds a previous output and ``--overwrite`` is not given,
+            or it holds other files.
+        StorageError: ``--output`` exists and is not a directory.
+    """
+    from tfrecs.pipelines.tfrecord_writer import check_target
+
+    args = parser.parse_args(argv)
+    check_positive(shards=args.shards)
+    check_target(args.output, args.overwrite, OVERWRITE_FLAG)
+    return args
 
 
 def compression(args) -> Optional[str]:
@@ -44,28 +93,42 @@ def compression(args) -> Optional[str]:
 
 
 def check_positive(**values: int) -> None:
-    """Raises ``ValueError`` naming the first argument that is not >= 1."""
+    """Raises ``InputError`` naming the first argument that is not an integer >= 1."""
     for name, value in values.items():
-        if value is None or value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value}")
+
+
+def check_finite(minimum: float = 0.0, **values: float) -> None:
+    """Raises ``InputError`` naming the first argument that is not a finite number >= ``minimum``."""
+    for name, value in values.items():
+        if not math.isfinite(value) or value < minimum:
+            raise InputError(f"--{name.replace('_', '-')} must be a finite number >= {minimum:g}, got {value}")
 
 
 def load_source(args):
-    """The ``RecDataset`` of ``--dataset`` (synthetic ones sized by ``--num-interactions``)."""
-    from tfrecs.data import load_movielens, synthetic_implicit, synthetic_sequences
+    """The ``RecDataset`` of ``--dataset`` (synthetic ones sized by ``--num-interactions``,
+    any other name through ``tfrecs.data.load_dataset`` with ``--data-dir``)."""
+    from tfrecs.data import load_dataset, synthetic_implicit, synthetic_sequences
 
     check_positive(num_interactions=args.num_interactions, num_items=args.num_items)
-    if args.dataset == "ml-100k":
-        return load_movielens("ml-100k", data_dir=args.data_dir, cache_dir=args.cache_dir)
+    if args.dataset not in SYNTHETIC_NAMES:
+        if args.dataset not in DATASET_NAMES:
+            raise InputError(f"--dataset {args.dataset}: not an interaction data set here")
+        return load_dataset(args.dataset, data_dir=args.data_dir, cache_dir=args.cache_dir, seed=args.seed)
+    if args.data_dir:
+        raise InputError(f"--data-dir {args.data_dir}: {args.dataset} is generated and reads no files; drop it")
     per_user = SYNTHETIC_INTERACTIONS_PER_USER
     num_users = max(1, -(-args.num_interactions // per_user))
     if args.dataset == "synthetic-implicit":
-        return synthetic_implicit(num_users=num_users, num_items=args.num_items,
-                                  interactions_per_user=min(per_user, args.num_items), seed=args.seed)
-    if args.dataset == "synthetic-sequences":
-        # lengths uniform in [10, 50]: 30 interactions per user on average
-        return synthetic_sequences(num_users=num_users, num_items=args.num_items, seed=args.seed)
-    raise ValueError(f"--dataset {args.dataset}: not an interaction data set here")
+        return synthetic_implicit(
+            num_users=num_users,
+            num_items=args.num_items,
+            interactions_per_user=min(per_user, args.num_items),
+            seed=args.seed,
+        )
+    # lengths uniform in [10, 50]: 30 interactions per user on average
+    return synthetic_sequences(num_users=num_users, num_items=args.num_items, seed=args.seed)
 
 
 def progress_bar(total: Optional[int], description: str, unit: str = "rec"):
@@ -98,36 +161,76 @@ def print_summary(title: str, figures: Dict[str, object], started: float) -> Non
     print(json.dumps(figures))
 
 
-def write_parts(parts: Dict[str, Callable[[], Iterable]], output: str, totals: Dict[str, int], args,
-                spec=None, metadata=None) -> Dict[str, object]:
-    """Writes each named part (a callable giving column chunks) under ``output/<part>`` with a
-    progress bar; returns the summed figures (records, shards, bytes) and per-part records."""
-    import os
+def write_parts(
+    parts: Dict[str, Callable[[], Iterable]], output: str, totals: Dict[str, int], args, spec=None, metadata=None
+) -> Dict[str, object]:
+    """Writes each named part (a callable giving column chunks) under ``output/<part>`` (the
+    part ``""``: ``output`` itself) with a progress bar; returns the summed figures (records,
+    shards, bytes) and per-part records.
 
-    from tfrecs.pipelines.tfrecord_io import write_tfrecords
+    The whole of ``output`` appears at once, when every part is complete (``staged_output``).
+
+    Raises:
+        InputError: ``output`` holds a previous output and ``--overwrite`` was not given.
+        StorageError: ``output`` cannot be written (names the path; nothing is left behind).
+    """
+    from tfrecs.pipelines.tfrecord_writer import staged_output, write_tfrecords
 
     figures: Dict[str, object] = {"records": 0, "shards": 0, "bytes": 0}
-    for name, chunks in parts.items():
-        directory = os.path.join(output, name) if name else output
+
+    def write(name: str, directory: str, overwrite: bool) -> None:
         with progress_bar(totals.get(name), f"writing {name or 'records'}") as bar:
-            schema = write_tfrecords(chunks(), directory, spec=spec, num_shards=args.shards,
-                                     compression=compression(args), overwrite=args.overwrite,
-                                     progress=bar.update, metadata=metadata)
+            schema = write_tfrecords(
+                parts[name](),
+                directory,
+                spec=spec,
+                num_shards=args.shards,
+                compression=compression(args),
+                overwrite=overwrite,
+                progress=bar.update,
+                metadata=metadata,
+                overwrite_flag=OVERWRITE_FLAG,
+            )
         figures["records"] += schema.num_records
         figures["shards"] += len(schema.shards)
         figures["bytes"] += schema.num_bytes
         figures[f"{name or 'all'}_records"] = schema.num_records
+
+    if list(parts) == [""]:
+        write("", output, args.overwrite)
+    else:
+        with staged_output(output, args.overwrite, OVERWRITE_FLAG) as staging:
+            for name in parts:
+                write(name, os.path.join(staging, name), False)
     figures["output"] = output
     return figures
 
 
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
 def run(main: Callable[[Optional[Sequence[str]]], None], argv: Optional[Sequence[str]] = None) -> None:
-    """Runs a script's ``main``; known errors exit 2 with the message (no traceback)."""
+    """Runs a script's ``main``; every failure ends in one line on stderr (module doc)."""
     from tfrecs.data import FeatureSpecError
 
+    prog = os.path.basename(sys.argv[0]) or "pipelines"
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit becomes EFBIG, reported below
     try:
         main(argv)
-    except (ValueError, KeyError, FileNotFoundError, FeatureSpecError) as error:
+    except (TfrecsError, ValueError, KeyError, OSError, FeatureSpecError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"error: {message}", file=sys.stderr)
+        if isinstance(error, OSError) and not isinstance(error, TfrecsError) and error.filename:
+            message = f"{error.filename}: {error.strerror or error}"
+        print(f"{prog}: error: {message}", file=sys.stderr)
         sys.exit(2)
+    except (Interrupted, KeyboardInterrupt) as error:
+        name = str(error) or "SIGINT"
+        print(
+            f"{prog}: interrupted by {name}: the partial output was removed and nothing was written; "
+            "run again to start clean",
+            file=sys.stderr,
+        )
+        sys.exit(143 if name == "SIGTERM" else 130)

@@ -17,6 +17,11 @@ checked against the record count the schema holds, blocks re-batched to ``batch_
 and parsed with one ``tf.io.parse_example`` per batch, ``AUTOTUNE`` parallelism and
 prefetch). This module gathers their public names.
 
+Writes are atomic: shards and ``schema.json`` go to a hidden staging directory next to the
+target (``.<name>.partial-<pid>-<random>``), renamed into place only when complete; a failed
+write removes it, a killed one leaves it hidden and the next write removes it and says so
+(``staged_output``; docs/failures.md).
+
 Damage is never silent. TensorFlow itself stops at a truncated record without an error
 and reports a corrupt one without its file name; so every shard is counted while it is
 read. With ``on_error="raise"`` (default) a shard whose size differs from the schema
@@ -31,12 +36,39 @@ Example::
     for batch in read_tfrecords("/tmp/ml100k", batch_size=1024):
         batch["user_id"]  # a [<=1024] tensor
 """
-from tfrecs.pipelines.tfrecord_reader import (ReadReport, TFRecordIntegrityError, check_shards, make_parser,  # noqa: F401
-                                              read_tfrecords)
-from tfrecs.pipelines.tfrecord_schema import (SCHEMA_FILE, ColumnSchema, ShardInfo, TFRecordSchema,  # noqa: F401
-                                              infer_column, infer_schema, load_schema)
-from tfrecs.pipelines.tfrecord_writer import shard_file_name, write_tfrecords  # noqa: F401
 
-__all__ = ["ColumnSchema", "ReadReport", "SCHEMA_FILE", "ShardInfo", "TFRecordIntegrityError", "TFRecordSchema",
-           "check_shards", "infer_column", "infer_schema", "load_schema", "make_parser",
-           "read_tfrecords", "shard_file_name", "write_tfrecords"]
+from tfrecs.pipelines.tfrecord_reader import (
+    ReadReport,
+    TFRecordIntegrityError,
+    check_shards,  # noqa: F401
+    make_parser,
+    read_tfrecords,
+)
+from tfrecs.pipelines.tfrecord_schema import (
+    SCHEMA_FILE,
+    ColumnSchema,
+    ShardInfo,
+    TFRecordSchema,  # noqa: F401
+    infer_column,
+    infer_schema,
+    load_schema,
+)
+from tfrecs.pipelines.tfrecord_writer import shard_file_name, staged_output, write_tfrecords  # noqa: F401
+
+__all__ = [
+    "ColumnSchema",
+    "ReadReport",
+    "SCHEMA_FILE",
+    "ShardInfo",
+    "TFRecordIntegrityError",
+    "TFRecordSchema",
+    "check_shards",
+    "infer_column",
+    "infer_schema",
+    "load_schema",
+    "make_parser",
+    "read_tfrecords",
+    "shard_file_name",
+    "staged_output",
+    "write_tfrecords",
+]

@@ -9,6 +9,7 @@ Example::
     schema = load_schema("/tmp/ml100k")
     schema.num_records, [c.name for c in schema.columns]
 """
+
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -46,8 +47,8 @@ class ColumnSchema:
             raise ValueError(f"column {self.name!r}: shape must be one of {SHAPES}, got {self.shape!r}")
         if self.shape == "fixed" and (self.length is None or self.length < 1):
             raise ValueError(f"column {self.name!r}: a fixed-length column needs length >= 1, got {self.length}")
-        if self.padding is None:
-            self.padding = "" if self.dtype == "string" else 0
+        if self.padding is None:  # raw-id padding of the FeatureSpec: "" / -1 (item 0 is a real id); 0.0 for floats
+            self.padding = {"string": "", "int64": -1}.get(self.dtype, 0.0)
 
     def parse_feature(self):
         """The ``tf.io`` parsing config of this column."""
@@ -96,13 +97,19 @@ class TFRecordSchema:
         raise KeyError(f"column {name!r} is not in the schema (has {[c.name for c in self.columns]})")
 
     def to_json(self) -> str:
-        return json.dumps({
-            "format": FORMAT, "format_version": FORMAT_VERSION, "compression": self.compression,
-            "num_records": self.num_records,
-            "columns": [asdict(c) for c in self.columns], "shards": [asdict(s) for s in self.shards],
-            "feature_spec": json.loads(self.feature_spec.to_json()) if self.feature_spec is not None else None,
-            "metadata": self.metadata,
-        }, indent=1)
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "compression": self.compression,
+                "num_records": self.num_records,
+                "columns": [asdict(c) for c in self.columns],
+                "shards": [asdict(s) for s in self.shards],
+                "feature_spec": json.loads(self.feature_spec.to_json()) if self.feature_spec is not None else None,
+                "metadata": self.metadata,
+            },
+            indent=1,
+        )
 
     @classmethod
     def from_json(cls, text: str, source: str = "<string>") -> "TFRecordSchema":
@@ -110,14 +117,18 @@ class TFRecordSchema:
         try:
             payload = json.loads(text)
             if payload.get("format") != FORMAT or payload.get("format_version") != FORMAT_VERSION:
-                raise ValueError(f"{source}: not a {FORMAT} v{FORMAT_VERSION} schema "
-                                 f"(format={payload.get('format')!r}, version={payload.get('format_version')!r})")
+                raise ValueError(
+                    f"{source}: not a {FORMAT} v{FORMAT_VERSION} schema "
+                    f"(format={payload.get('format')!r}, version={payload.get('format_version')!r})"
+                )
             spec = payload.get("feature_spec")
-            return cls(columns=[ColumnSchema(**c) for c in payload["columns"]],
-                       compression=payload.get("compression"),
-                       shards=[ShardInfo(**s) for s in payload["shards"]],
-                       feature_spec=FeatureSpec.from_json(json.dumps(spec), source) if spec else None,
-                       metadata=payload.get("metadata") or {})
+            return cls(
+                columns=[ColumnSchema(**c) for c in payload["columns"]],
+                compression=payload.get("compression"),
+                shards=[ShardInfo(**s) for s in payload["shards"]],
+                feature_spec=FeatureSpec.from_json(json.dumps(spec), source) if spec else None,
+                metadata=payload.get("metadata") or {},
+            )
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise ValueError(f"{source}: not a {FORMAT} schema file ({error!r})") from None
 
@@ -157,8 +168,13 @@ def dtype_of(name: str, values) -> str:
     raise FeatureSpecError(f"column {name!r}: cannot store dtype {values.dtype} in a TFRecord")
 
 
-def infer_column(name: str, values, feature_kind: Optional[str] = None, feature_dtype: Optional[str] = None,
-                 max_length: Optional[int] = None) -> ColumnSchema:
+def infer_column(
+    name: str,
+    values,
+    feature_kind: Optional[str] = None,
+    feature_dtype: Optional[str] = None,
+    max_length: Optional[int] = None,
+) -> ColumnSchema:
     """The storage of one column from its values (1-D: scalar, 2-D: fixed, lists: ragged)."""
     dtype = dtype_of(name, values)
     if feature_kind in ("categorical", "sequence") and dtype != feature_dtype:
@@ -178,7 +194,9 @@ def infer_column(name: str, values, feature_kind: Optional[str] = None, feature_
     if feature_kind == "sequence" and shape == "scalar":
         raise FeatureSpecError(f"feature {name!r}: the spec says sequence, the data holds one value per row")
     if feature_kind in ("categorical", "numeric", "text") and shape != "scalar":
-        raise FeatureSpecError(f"feature {name!r}: the spec says {feature_kind} (one value per row), the data holds lists")
+        raise FeatureSpecError(
+            f"feature {name!r}: the spec says {feature_kind} (one value per row), the data holds lists"
+        )
     padding = SEQUENCE_PADDING.get(dtype, 0.0) if dtype != "float32" else 0.0
     return ColumnSchema(name, dtype, shape, length, padding)
 
@@ -192,10 +210,19 @@ def infer_schema(columns: Mapping[str, object], spec: Optional[FeatureSpec] = No
     if spec is not None:
         for feature in spec:
             if feature.name not in columns:
-                raise FeatureSpecError(f"feature {feature.name!r} is missing from the data (columns: {sorted(columns)})")
+                raise FeatureSpecError(
+                    f"feature {feature.name!r} is missing from the data (columns: {sorted(columns)})"
+                )
     result = []
     for name, values in columns.items():
         feature = spec.features.get(name) if spec is not None else None
-        result.append(infer_column(name, values, feature.kind if feature else None,
-                                   feature.dtype if feature else None, feature.max_length if feature else None))
+        result.append(
+            infer_column(
+                name,
+                values,
+                feature.kind if feature else None,
+                feature.dtype if feature else None,
+                feature.max_length if feature else None,
+            )
+        )
     return result

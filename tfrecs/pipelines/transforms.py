@@ -4,6 +4,7 @@ Example::
 
     seeded = tf.data.Dataset.zip(batches, batch_seeds(7))   # (batch, seed [2] int64)
 """
+
 from typing import Mapping
 
 import tensorflow as tf
@@ -35,5 +36,7 @@ def check_batch_keys(dataset: tf.data.Dataset, *keys: str, rank: int = 1) -> Non
         if key not in spec:
             raise KeyError(f"feature {key!r} is missing from the batches (features: {sorted(spec)})")
     if spec[keys[0]].shape.rank != rank:
-        raise ValueError(f"feature {keys[0]!r} must have rank {rank} with the batch first (batch the dataset "
-                         f"first), got shape {spec[keys[0]].shape}")
+        raise ValueError(
+            f"feature {keys[0]!r} must have rank {rank} with the batch first (batch the dataset "
+            f"first), got shape {spec[keys[0]].shape}"
+        )

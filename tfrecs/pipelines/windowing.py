@@ -12,9 +12,14 @@ user's first is a causal target exactly once; a smaller stride repeats targets
 (augmentation), a larger one leaves gaps. A target is active (``target_mask = 1``) only
 when it has at least one real item before it in its window.
 
+Cloze: ``cloze_positions`` draws the positions to hide (for a model that puts its own
+``[mask]`` there, as ``tfrecs.models.BERT4Rec`` does); ``cloze_mask`` applies the same draws
+to the ids. Use one or the other, so a sequence is masked once.
+
 Leave-one-out: build training windows from ``split.train`` only, so no training target is
 a validation or test item; ``holdout_examples`` gives the validation / test examples
-(history -> held-out item).
+(history -> held-out item). ``tfrecs.pipelines.SequenceData`` turns all of this into the
+raw-id batches the sequential models read.
 
 Example::
 
@@ -24,6 +29,7 @@ Example::
     ds = tf.data.Dataset.from_tensor_slices(train).shuffle(10_000).batch(256)
     ds = add_causal_negatives(ds, UniformSampler(ids.num_items, exclude), num_negatives=1, seed=0)
 """
+
 from dataclasses import dataclass
 from typing import Dict, Optional
 
@@ -35,6 +41,7 @@ from tfrecs.data.sequence_ids import ITEM_OFFSET, PADDING_ID, SequenceIds  # noq
 from tfrecs.data.splits import Split
 from tfrecs.pipelines.negative_sampling import Sampler
 from tfrecs.pipelines.transforms import batch_seeds, check_batch_keys
+
 
 @dataclass
 class UserSequences:
@@ -108,8 +115,9 @@ def sliding_windows(sequences: tf.RaggedTensor, length: int, stride: int, min_le
     starts = tf.maximum(ends - length, 0)
     offsets = tf.gather(sequences.row_starts(), rows)
     positions = tf.ragged.range(offsets + starts, offsets + ends)
-    windows = tf.RaggedTensor.from_row_splits(tf.gather(sequences.flat_values, positions.flat_values),
-                                              positions.row_splits)
+    windows = tf.RaggedTensor.from_row_splits(
+        tf.gather(sequences.flat_values, positions.flat_values), positions.row_splits
+    )
     return windows, rows
 
 
@@ -118,8 +126,11 @@ def left_pad(windows: tf.RaggedTensor, length: int, padding: int = PADDING_ID) -
     windows = windows[:, -length:]
     row_lengths = windows.row_lengths()
     rows = windows.value_rowids()
-    columns = (tf.range(tf.size(rows, out_type=tf.int64)) - tf.gather(windows.row_starts(), rows)
-               + tf.gather(length - row_lengths, rows))
+    columns = (
+        tf.range(tf.size(rows, out_type=tf.int64))
+        - tf.gather(windows.row_starts(), rows)
+        + tf.gather(length - row_lengths, rows)
+    )
     dense = tf.fill(tf.stack([windows.nrows(), tf.constant(length, tf.int64)]), tf.cast(padding, windows.dtype))
     return tf.tensor_scatter_nd_update(dense, tf.stack([rows, columns], axis=1), windows.flat_values)
 
@@ -148,8 +159,12 @@ def causal_windows(sequences: UserSequences, max_len: int, stride: Optional[int]
     inputs, targets = padded[:, :-1], padded[:, 1:]
     mask = tf.logical_and(tf.not_equal(targets, PADDING_ID), tf.not_equal(inputs, PADDING_ID))
     targets = tf.where(mask, targets, tf.zeros_like(targets))  # a sequence's first item is no target
-    return {"user": sequences.users[rows.numpy()], "inputs": inputs.numpy(), "targets": targets.numpy(),
-            "target_mask": tf.cast(mask, tf.float32).numpy()}
+    return {
+        "user": sequences.users[rows.numpy()],
+        "inputs": inputs.numpy(),
+        "targets": targets.numpy(),
+        "target_mask": tf.cast(mask, tf.float32).numpy(),
+    }
 
 
 def cloze_windows(sequences: UserSequences, max_len: int, stride: Optional[int] = None) -> Dict[str, np.ndarray]:
@@ -168,14 +183,83 @@ def cloze_windows(sequences: UserSequences, max_len: int, stride: Optional[int] 
     return {"user": sequences.users[rows.numpy()], "inputs": left_pad(windows, max_len).numpy()}
 
 
-def cloze_mask(dataset: tf.data.Dataset, ids: SequenceIds, mask_probability: float = 0.2,
-               always_mask_last: bool = False, seed: int = 0, input_key: str = "inputs") -> tf.data.Dataset:
-    """Masks items of each batch for the Cloze task (stateless, seeded per batch).
+def _cloze_choice(items: tf.Tensor, seed_pair: tf.Tensor, mask_probability: float, always_mask_last: bool) -> tf.Tensor:
+    """``[B, L]`` bool: the positions of ``items`` the Cloze task hides (see ``cloze_positions``)."""
+    real = tf.not_equal(items, PADDING_ID)
+    draws = tf.random.stateless_uniform(tf.shape(items), seed_pair)
+    masked = tf.logical_and(real, draws < mask_probability)
+    last = tf.one_hot(tf.shape(items)[1] - 1, tf.shape(items)[1], on_value=True, off_value=False)[None, :]
+    force_last = tf.logical_not(tf.reduce_any(masked, axis=1, keepdims=True))
+    if always_mask_last:
+        force_last = tf.ones_like(force_last)
+    return tf.logical_or(masked, tf.logical_and(tf.logical_and(last, force_last), real))
 
-    Each real (non-padding) position is replaced by ``ids.mask`` with probability
-    ``mask_probability``; a row left without any masked position gets its last item masked.
-    ``always_mask_last=True`` (BERT4Rec's fine-tuning variant) masks the last item of every
-    row in addition; with ``mask_probability=0`` only the last item is masked.
+
+def _map_cloze(
+    dataset: tf.data.Dataset, mask_probability: float, always_mask_last: bool, seed: int, input_key: str, outputs
+) -> tf.data.Dataset:
+    if not 0.0 <= mask_probability <= 1.0:
+        raise ValueError(f"mask_probability must be in [0, 1], got {mask_probability}")
+    check_batch_keys(dataset, input_key, rank=2)
+
+    def transform(batch, seed_pair):
+        items = batch[input_key]
+        out = dict(batch)
+        out.update(outputs(items, _cloze_choice(items, seed_pair, mask_probability, always_mask_last)))
+        return out
+
+    return tf.data.Dataset.zip(dataset, batch_seeds(seed)).map(
+        transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+
+
+def cloze_positions(
+    dataset: tf.data.Dataset,
+    mask_probability: float = 0.2,
+    always_mask_last: bool = False,
+    seed: int = 0,
+    input_key: str = "inputs",
+) -> tf.data.Dataset:
+    """Draws the Cloze positions of each batch (stateless, seeded per batch), leaving items as they are.
+
+    Each real (non-padding) position is chosen with probability ``mask_probability``; a row
+    left without any chosen position gets its last item chosen. ``always_mask_last=True``
+    (BERT4Rec's fine-tuning variant) chooses the last item of every row in addition. A model
+    that masks by itself (``tfrecs.models.BERT4Rec``) reads these positions, so the data is
+    masked once; ``cloze_mask`` applies the same draws to the ids instead.
+
+    Returns:
+        Batches with ``"label_mask"`` added (1.0 at chosen positions).
+
+    Raises:
+        ValueError: ``mask_probability`` outside [0, 1], or no rank-2 ``input_key``.
+
+    Example::
+
+        ds = cloze_positions(ds, mask_probability=0.2, seed=3)   # + "label_mask"
+    """
+    return _map_cloze(
+        dataset,
+        mask_probability,
+        always_mask_last,
+        seed,
+        input_key,
+        lambda items, chosen: {"label_mask": tf.cast(chosen, tf.float32)},
+    )
+
+
+def cloze_mask(
+    dataset: tf.data.Dataset,
+    ids: SequenceIds,
+    mask_probability: float = 0.2,
+    always_mask_last: bool = False,
+    seed: int = 0,
+    input_key: str = "inputs",
+) -> tf.data.Dataset:
+    """Masks items of each batch for the Cloze task (the draws of ``cloze_positions``).
+
+    Chosen positions of ``input_key`` are replaced by ``ids.mask``; with
+    ``mask_probability=0`` and ``always_mask_last=True`` only the last item is masked.
 
     Returns:
         Batches with ``input_key`` masked, ``"labels"`` (the original id at masked positions,
@@ -185,33 +269,27 @@ def cloze_mask(dataset: tf.data.Dataset, ids: SequenceIds, mask_probability: flo
 
         ds = cloze_mask(ds, ids, mask_probability=0.2, always_mask_last=True, seed=3)
     """
-    if not 0.0 <= mask_probability <= 1.0:
-        raise ValueError(f"mask_probability must be in [0, 1], got {mask_probability}")
-    check_batch_keys(dataset, input_key, rank=2)
 
-    def transform(batch, seed_pair):
-        items = batch[input_key]
-        real = tf.not_equal(items, PADDING_ID)
-        draws = tf.random.stateless_uniform(tf.shape(items), seed_pair)
-        masked = tf.logical_and(real, draws < mask_probability)
-        last = tf.one_hot(tf.shape(items)[1] - 1, tf.shape(items)[1], on_value=True, off_value=False)[None, :]
-        force_last = tf.logical_not(tf.reduce_any(masked, axis=1, keepdims=True))
-        if always_mask_last:
-            force_last = tf.ones_like(force_last)
-        masked = tf.logical_or(masked, tf.logical_and(tf.logical_and(last, force_last), real))
-        out = dict(batch)
-        out[input_key] = tf.where(masked, tf.cast(ids.mask, items.dtype), items)
-        out["labels"] = tf.where(masked, items, tf.zeros_like(items))
-        out["label_mask"] = tf.cast(masked, tf.float32)
-        return out
+    def outputs(items, chosen):
+        return {
+            input_key: tf.where(chosen, tf.cast(ids.mask, items.dtype), items),
+            "labels": tf.where(chosen, items, tf.zeros_like(items)),
+            "label_mask": tf.cast(chosen, tf.float32),
+        }
 
-    return tf.data.Dataset.zip(dataset, batch_seeds(seed)).map(transform, num_parallel_calls=tf.data.AUTOTUNE,
-                                                               deterministic=True)
+    return _map_cloze(dataset, mask_probability, always_mask_last, seed, input_key, outputs)
 
 
-def add_causal_negatives(dataset: tf.data.Dataset, sampler: Sampler, num_negatives: int = 1, seed: int = 0,
-                         user_key: str = "user", target_key: str = "targets", mask_key: str = "target_mask",
-                         output_key: str = "negatives") -> tf.data.Dataset:
+def add_causal_negatives(
+    dataset: tf.data.Dataset,
+    sampler: Sampler,
+    num_negatives: int = 1,
+    seed: int = 0,
+    user_key: str = "user",
+    target_key: str = "targets",
+    mask_key: str = "target_mask",
+    output_key: str = "negatives",
+) -> tf.data.Dataset:
     """Adds ``[B, max_len, K]`` negative ids per target position (0 where the target is inactive).
 
     The sampler works on catalogue indices (give it ``exclude=PositiveIndex.from_dataset(train)``
@@ -233,11 +311,31 @@ def add_causal_negatives(dataset: tf.data.Dataset, sampler: Sampler, num_negativ
         negatives = tf.reshape(sampler.sample(users, k, seed_pair), tf.concat([shape, [k]], axis=0))
         active = tf.cast(batch[mask_key], tf.bool)[:, :, None]
         out = dict(batch)
-        out[output_key] = tf.where(active, tf.cast(negatives + ITEM_OFFSET, targets.dtype), tf.zeros_like(targets)[:, :, None])
+        out[output_key] = tf.where(
+            active, tf.cast(negatives + ITEM_OFFSET, targets.dtype), tf.zeros_like(targets)[:, :, None]
+        )
         return out
 
-    return tf.data.Dataset.zip(dataset, batch_seeds(seed)).map(transform, num_parallel_calls=tf.data.AUTOTUNE,
-                                                               deterministic=True)
+    return tf.data.Dataset.zip(dataset, batch_seeds(seed)).map(
+        transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+
+
+def history_part(split: Split, part: str) -> RecDataset:
+    """The interactions a held-out ``part`` is predicted from: train (``valid``) or train + valid (``test``).
+
+    Raises:
+        ValueError: ``part`` is not ``"valid"`` or ``"test"``.
+
+    Example::
+
+        user_histories(history_part(split, "test"), 50, align="end")   # test-time histories
+    """
+    if part not in ("valid", "test"):
+        raise ValueError(f"part must be 'valid' or 'test', got {part!r}")
+    parts = [split.train] + ([split.valid] if part == "test" else [])
+    columns = {name: np.concatenate([p.interactions[name] for p in parts]) for name in split.train.interactions}
+    return split.train.with_interactions(columns)
 
 
 def holdout_examples(split: Split, part: str, max_len: int, append_mask: bool = False) -> Dict[str, np.ndarray]:
@@ -265,17 +363,16 @@ def holdout_examples(split: Split, part: str, max_len: int, append_mask: bool = 
     held_out = split.part(part)
     if len(held_out) == 0:
         raise ValueError(f"the {part} part of the split is empty")
-    history_parts = [split.train] + ([split.valid] if part == "test" else [])
-    columns = {name: np.concatenate([p.interactions[name] for p in history_parts]) for name in split.train.interactions}
-    sequences = user_sequences(split.train.with_interactions(columns))
+    sequences = user_sequences(history_part(split, part))
     users = held_out.user_indices()
     rows = np.minimum(np.searchsorted(sequences.users, users), len(sequences.users) - 1)
     known = sequences.users[rows] == users  # a user without history gets an empty one
     starts = tf.gather(sequences.items.row_starts(), rows)
     lengths = tf.where(known, tf.gather(sequences.items.row_lengths(), rows), tf.zeros_like(starts))
     positions = tf.ragged.range(starts, starts + lengths)
-    items = tf.RaggedTensor.from_row_splits(tf.gather(sequences.items.flat_values, positions.flat_values)
-                                            + ITEM_OFFSET, positions.row_splits)
+    items = tf.RaggedTensor.from_row_splits(
+        tf.gather(sequences.items.flat_values, positions.flat_values) + ITEM_OFFSET, positions.row_splits
+    )
     ids = SequenceIds(split.train.num_items)
     if append_mask:
         inputs = left_pad(items, max_len - 1)

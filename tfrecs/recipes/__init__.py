@@ -10,5 +10,6 @@ Example::
     result = train(TrainConfig(model="two_tower", dataset="ml-100k", epochs=5))
     result.figures["ndcg@10"]
 """
+
 from tfrecs.recipes.config import TrainConfig, TrainResult, apply_overrides, parse_overrides  # noqa: F401
 from tfrecs.recipes.registry import get_recipe, recipe_names, register_recipe, train  # noqa: F401

@@ -1,4 +1,5 @@
 """Model name -> training recipe, shared by ``tfrecs train``, notebooks and benchmarks."""
+
 import importlib
 import pkgutil
 from typing import Callable, Dict, List
@@ -45,7 +46,9 @@ def get_recipe(name: str) -> Recipe:
     """
     _load()
     if name not in _RECIPES:
-        raise KeyError(f"no training recipe for model {name!r}; trainable models: {', '.join(sorted(_RECIPES)) or 'none yet'}")
+        raise KeyError(
+            f"no training recipe for model {name!r}; trainable models: {', '.join(sorted(_RECIPES)) or 'none yet'}"
+        )
     return _RECIPES[name]
 
 

@@ -15,13 +15,16 @@ The pieces a training script needs, each selectable by name::
 See docs/training.md for how loss scaling, global-batch losses, cross-replica negatives
 and resume work.
 """
+
 from tfrecs.training.callbacks import (  # noqa: F401
     EpochTimer,
     EvaluationCallback,
     best_epoch,
     LearningRateLogger,
+    ResumableBackup,
     default_callbacks,
     early_stopping,
+    merge_resumed_history,
     metric_mode,
 )
 from tfrecs.training.configure import configure  # noqa: F401
@@ -53,6 +56,7 @@ __all__ = [
     "EvaluationCallback",
     "best_epoch",
     "LearningRateLogger",
+    "ResumableBackup",
     "OPTIMIZERS",
     "PRECISIONS",
     "SCHEDULES",
@@ -71,6 +75,7 @@ __all__ = [
     "is_chief",
     "learning_rate_schedule",
     "make_optimizer",
+    "merge_resumed_history",
     "metric_mode",
     "precision_scope",
     "read_tf_config",

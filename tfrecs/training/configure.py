@@ -10,6 +10,7 @@ Example::
         model = MyModel()
         model.compile(optimizer="adam")    # wrapped in a LossScaleOptimizer automatically
 """
+
 from typing import Any, Optional, Sequence
 
 import tensorflow as tf

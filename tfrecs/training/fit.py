@@ -17,17 +17,22 @@ Example::
     history = training.fit(model, train_ds, validation_data=valid_ds, epochs=10,
                            run_dir="runs/exp1", monitor="val_auc", patience=2)
 
-A killed run started again with the same ``run_dir`` resumes from its last backup. For a
-bit-identical resume, make each epoch's data order independent of how often the dataset was
-iterated before (e.g. ``shuffle(n, seed=s, reshuffle_each_iteration=False)``, or no shuffle).
+A killed run started again with the same ``run_dir`` resumes from its last backup: weights,
+optimizer, the early-stopping state and best weights, best-checkpoint state and the epoch logs
+so far (``ResumableBackup``); the returned ``History`` holds every epoch of the run, counted
+from the original start, and a line on stderr says where it resumed. For a bit-identical
+resume, make each epoch's data order independent of how often the dataset was iterated
+before (e.g. ``shuffle(n, seed=s, reshuffle_each_iteration=False)``, or no shuffle).
 """
+
 import os
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import tensorflow as tf
 import tf_keras
 
-from tfrecs.training.callbacks import default_callbacks
+from tfrecs.core.errors import InputError
+from tfrecs.training.callbacks import ResumableBackup, default_callbacks, merge_resumed_history
 from tfrecs.training.strategy import check_global_batch_size, is_chief
 
 
@@ -46,6 +51,49 @@ def infer_global_batch_size(dataset: Any) -> Optional[int]:
         tensors = [t for t in tf.nest.flatten(batch) if hasattr(t, "shape") and t.shape.rank]
         return int(tf.shape(tensors[0])[0]) if tensors else None
     return None
+
+
+def _batching(dataset: Any):
+    """``(batch size, drop_remainder, rows before batching or None)`` of the last ``batch``
+    step of a ``tf.data`` pipeline, or None when there is none."""
+    node = dataset
+    for _ in range(64):
+        if node is None:
+            return None
+        if hasattr(node, "_batch_size") and hasattr(node, "_drop_remainder") and hasattr(node, "_input_dataset"):
+            try:
+                rows = int(node._input_dataset.cardinality())
+                return int(node._batch_size), bool(node._drop_remainder), rows if rows >= 0 else None
+            except (TypeError, ValueError):
+                return None
+        node = getattr(node, "_input_dataset", None)
+    return None
+
+
+def empty_data_error(name: str, dataset: Any) -> InputError:
+    """The error for a dataset that yields no batch, naming the batch size and the data size."""
+    batching = _batching(dataset)
+    if batching is None:
+        return InputError(f"{name} yields no batch: it is empty; check the data (and the batch size)")
+    size, drop, rows = batching
+    data = f"{rows} rows" if rows is not None else "fewer rows than one batch"
+    if drop:
+        return InputError(
+            f"{name} yields no batch: batch size {size} with drop_remainder=True is larger than the "
+            f"data ({data}); use a batch size <= the number of rows, or drop_remainder=False"
+        )
+    return InputError(f"{name} yields no batch: the data is empty ({data}, batch size {size})")
+
+
+def check_not_empty(name: str, dataset: Any) -> None:
+    """Raises ``InputError`` if ``dataset`` is a ``tf.data.Dataset`` known to yield no batch.
+
+    Raises:
+        InputError: names the batch size and the number of rows (e.g. a batch larger than
+            the data with ``drop_remainder=True``, which Keras reports only as "Empty logs").
+    """
+    if isinstance(dataset, tf.data.Dataset) and int(dataset.cardinality()) == 0:
+        raise empty_data_error(name, dataset)
 
 
 def _first_batch(dataset: Any) -> Any:
@@ -101,14 +149,19 @@ def fit(
 
     Raises:
         ValueError: ``epochs < 1``, or a global batch smaller than the number of replicas.
+        InputError: ``train_data`` or ``validation_data`` yields no batch (e.g. a batch size
+            larger than the data with ``drop_remainder=True``); names the batch size and the
+            number of rows.
 
     Example::
 
         history = fit(model, train_ds, epochs=3, run_dir="runs/two_tower")
         print(history.history["loss"])
     """
-    if int(epochs) < 1:
-        raise ValueError(f"epochs={epochs} must be >= 1.")
+    if isinstance(epochs, bool) or int(epochs) < 1:
+        raise InputError(f"epochs={epochs} must be >= 1.")
+    check_not_empty("train_data", train_data)
+    check_not_empty("validation_data", validation_data)
     strategy = model.distribute_strategy
     batch = global_batch_size if global_batch_size is not None else infer_global_batch_size(train_data)
     if batch is not None:
@@ -131,13 +184,20 @@ def fit(
         tensorboard=tensorboard,
         extra=list(callbacks),
     )
-    return model.fit(
-        train_data,
-        epochs=int(epochs),
-        validation_data=validation_data,
-        callbacks=all_callbacks,
-        steps_per_epoch=steps_per_epoch,
-        validation_steps=validation_steps,
-        validation_freq=validation_freq,
-        verbose=verbose if is_chief(strategy) else 0,
-    )
+    try:
+        history = model.fit(
+            train_data,
+            epochs=int(epochs),
+            validation_data=validation_data,
+            callbacks=all_callbacks,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps,
+            validation_freq=validation_freq,
+            verbose=verbose if is_chief(strategy) else 0,
+        )
+    except ValueError as error:
+        if "Empty logs" in str(error):  # Keras' word for a dataset that yielded no batch
+            raise empty_data_error("train_data", train_data) from None
+        raise
+    merge_resumed_history(history, next((c for c in all_callbacks if isinstance(c, ResumableBackup)), None))
+    return history

@@ -14,6 +14,7 @@ Example::
 
     model.compile(optimizer=LazyAdam(learning_rate=1e-3))
 """
+
 import tensorflow as tf
 import tf_keras
 

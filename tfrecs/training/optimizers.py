@@ -10,6 +10,7 @@ Example::
                                decay_steps=10_000, warmup_steps=500)
     model.compile(optimizer=optimizer)
 """
+
 from typing import Any, Dict, Optional, Tuple, Union
 
 import tf_keras
@@ -62,8 +63,7 @@ def learning_rate_schedule(
     """
     if schedule not in SCHEDULES:
         raise ValueError(
-            f"schedule={schedule!r} is not a known schedule; choose one of "
-            f"{', '.join(repr(s) for s in SCHEDULES)}."
+            f"schedule={schedule!r} is not a known schedule; choose one of {', '.join(repr(s) for s in SCHEDULES)}."
         )
     if schedule == "constant":
         return float(learning_rate)

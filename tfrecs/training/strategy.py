@@ -14,6 +14,7 @@ Example::
 ``TF_CONFIG`` environment variable; like TensorFlow requires, create it at program start,
 before any other TensorFlow op runs.
 """
+
 import json
 import os
 from typing import Any, Dict, Optional, Sequence, Tuple
@@ -56,9 +57,7 @@ def read_tf_config(environ: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """
     environ = os.environ if environ is None else environ
     raw = environ.get("TF_CONFIG", "")
-    example = (
-        '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}'
-    )
+    example = '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}'
     if not raw.strip():
         raise ValueError(
             "strategy='multi_worker' needs the TF_CONFIG environment variable describing the "
