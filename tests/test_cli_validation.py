@@ -74,3 +74,16 @@ def test_split_overrides_names_unknown_keys_and_routes_known_ones():
     assert kwargs == {"embedding_dim": 16, "dropout": 0.1} and settings.patience == 5
     with pytest.raises(ValueError, match=r"\['nope'\].*embedding_dim.*patience"):
         split_overrides({"nope": 1}, Model, Settings(), "m")
+
+
+def test_every_recipe_lists_its_set_keys_with_defaults_and_meanings(capsys):
+    from tfrecs.recipes.registry import recipe_names, recipe_parameters
+
+    for name in recipe_names():
+        rows = recipe_parameters(name)
+        kinds = {kind for _, _, kind, _ in rows}
+        assert kinds == {"model", "training"}, (name, kinds)
+        assert all(meaning for _, _, _, meaning in rows if _ in ("epochs", "batch_size")), name
+    assert main(["train", "--model", "deepfm", "--list-params"]) == 0
+    out = capsys.readouterr().out
+    assert "hidden_units" in out and "400,400,400" in out and "patience" in out

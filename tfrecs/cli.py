@@ -102,8 +102,26 @@ def _cmd_evaluate(args) -> None:
     )
 
 
+def _list_params(model: str) -> None:
+    """Prints every ``--set`` key of ``model``: model keywords, then training settings."""
+    from tfrecs.recipes.registry import recipe_parameters
+
+    rows = recipe_parameters(model)
+    print(f"--set keys of {model} (KEY=VALUE; lists as 64,32):")
+    for kind in ("model", "training"):
+        print(f"  {kind} {'hyper-parameters' if kind == 'model' else 'settings'}:")
+        for key, default, row_kind, meaning in rows:
+            if row_kind == kind:
+                shown = ",".join(map(str, default)) if isinstance(default, (tuple, list)) else default
+                print(f"    {key:<28} {str(shown):<16} {meaning}")
+
+
 def _cmd_train(args) -> None:
     from tfrecs.recipes import TrainConfig, parse_overrides, train
+
+    if args.list_params:
+        _list_params(args.model)
+        return
 
     config = TrainConfig(
         model=args.model,
@@ -178,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a model hyper-parameter (repeatable), e.g. --set embedding_dim=64",
     )
     train.add_argument("--verbose", type=int, default=2, help="Keras verbosity: 0 silent, 1 progress bar, 2 per epoch")
+    train.add_argument(
+        "--list-params",
+        action="store_true",
+        help="print every --set key of --model with its default and meaning, then exit",
+    )
     _add_data_source_args(train)
     train.set_defaults(run=_cmd_train)
 

@@ -16,9 +16,10 @@ Example::
 from dataclasses import dataclass
 
 from tfrecs.models.bert4rec import BERT4Rec
-from tfrecs.recipes.config import TrainConfig, TrainResult, split_overrides
+from tfrecs.recipes.config import TrainConfig, TrainResult
 from tfrecs.recipes.registry import register_recipe
 from tfrecs.recipes.sequential_common import SequentialSettings, load_sequences, run
+from tfrecs.recipes.skeleton import recipe_settings
 
 # Where the recipe departs from the paper's ML-1M defaults (200 positions).
 MODEL_DEFAULTS = {"max_len": 50}
@@ -34,17 +35,13 @@ class BERT4RecSettings(SequentialSettings):
     evaluate_every: int = 4
 
 
-@register_recipe("bert4rec")
+@register_recipe("bert4rec", model=BERT4Rec, settings=BERT4RecSettings, model_defaults=MODEL_DEFAULTS)
 def train_bert4rec(config: TrainConfig) -> TrainResult:
     """BERT4Rec on ``loo-full``."""
-    kwargs, settings = split_overrides(config.hparams, BERT4Rec, BERT4RecSettings(), "bert4rec", MODEL_DEFAULTS)
+    kwargs, settings = recipe_settings(config, BERT4Rec, BERT4RecSettings(), MODEL_DEFAULTS)
     data = load_sequences(config)
     train_ds = data.cloze_batches(
-        kwargs["max_len"],
-        config.batch_size or settings.batch_size,
-        settings.mask_probability,
-        config.seed,
-        settings.stride,
+        kwargs["max_len"], settings.batch_size, settings.mask_probability, config.seed, settings.stride
     )
 
     def build():

@@ -278,3 +278,40 @@ def typed_override(key: str, value: Any, default: Any, model: str) -> Any:
         if not all(isinstance(item, (int, float)) and check(item) for item in items):
             fail(f"{'every value ' if isinstance(value, tuple) else ''}{described}")
     return value
+
+
+def docstring_arguments(obj: Any) -> Dict[str, str]:
+    """``name -> first line of its description`` from a docstring's ``Args:`` / ``Attributes:`` sections.
+
+    Entries naming several arguments (``a, b, c: ...``) give each the same description.
+
+    Example::
+
+        docstring_arguments(DeepFM)["dropout"]
+    """
+    import inspect
+    import re
+
+    text = inspect.getdoc(obj) or ""
+    meanings: Dict[str, str] = {}
+    in_section, current = False, []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped in ("Args:", "Attributes:", "Arguments:"):
+            in_section, current = True, []
+            continue
+        if in_section and stripped and not line.startswith("    "):
+            in_section, current = False, []
+        if not in_section or not stripped:
+            continue
+        match = re.match(r"^    ([\w, ]+?):\s*(.*)$", line)
+        if match:
+            current = [name.strip() for name in match.group(1).split(",")]
+            for name in current:
+                meanings.setdefault(name, match.group(2).strip())
+        elif line.startswith("        ") and current:
+            for name in current:
+                meanings[name] = f"{meanings[name]} {stripped}".strip()
+        else:  # an entry this parser does not name (``**kwargs``): its continuation is not ours
+            current = []
+    return meanings

@@ -25,19 +25,14 @@ Example::
     train(TrainConfig(model="deepfm", epochs=3, hparams={"dropout": 0.2})).figures["auc"]
 """
 
-import dataclasses
-import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
 import numpy as np
 import tensorflow as tf
-import tf_keras
 
 from tfrecs import training
 from tfrecs.data.dataset import RATING, USER_ID
-from tfrecs.data.registry import load_dataset
-from tfrecs.data.splits import Split, make_split
 from tfrecs.evaluation.ctr_metrics import auc, gauc, log_loss
 from tfrecs.export.artifacts import RankingArtifacts
 from tfrecs.models.dcn import DCN, DCNv2
@@ -55,15 +50,21 @@ from tfrecs.pipelines.ctr_view import (
     CtrData,
     load_ctr_data,
 )
-from tfrecs.recipes.config import TrainConfig, TrainResult, split_overrides
+from tfrecs.recipes.config import TrainConfig, TrainResult
 from tfrecs.recipes.registry import register_recipe
-from tfrecs.recipes.retrieval_common import history_seconds_per_epoch
-from tfrecs.training.callbacks import EpochTimer
+from tfrecs.recipes.skeleton import fit_recipe, load_split, recipe_settings
 
 
 @dataclass
 class CtrSettings:
-    """Training settings of a CTR recipe (``TrainConfig.epochs`` etc. override them)."""
+    """Training settings of a CTR recipe (``TrainConfig.epochs`` etc. override them).
+
+    Attributes:
+        epochs: most epochs (early stopping on validation AUC usually ends sooner).
+        batch_size: rows per training batch.
+        learning_rate: Adam's learning rate.
+        patience: epochs without a better validation AUC before stopping (best weights restored).
+    """
 
     epochs: int = 20
     batch_size: int = 1024
@@ -73,7 +74,11 @@ class CtrSettings:
 
 @dataclass
 class DinSettings(CtrSettings):
-    """``CtrSettings`` plus the length of DIN's behaviour sequence."""
+    """``CtrSettings`` plus the length of DIN's behaviour sequence.
+
+    Attributes:
+        history_length: most recent earlier items in each row's ``history``.
+    """
 
     history_length: int = 50
 
@@ -107,12 +112,6 @@ CTR_RECIPES: Dict[str, CtrRecipe] = {
     "mmoe": CtrRecipe(MMoE, {"expert_units": (128, 64)}),
     "shared_bottom": CtrRecipe(SharedBottom, {"expert_units": (128, 64)}),
 }
-
-
-def ctr_split(config: TrainConfig) -> Split:
-    """``config.dataset`` split ``random-global`` with ``config.seed``."""
-    kwargs = {k: v for k, v in (("data_dir", config.data_dir), ("cache_dir", config.cache_dir)) if v}
-    return make_split(load_dataset(config.dataset, **kwargs), CTR_SPLIT, seed=config.seed)
 
 
 def ctr_figures(model, data: CtrData, part: str = "test") -> Dict[str, float]:
@@ -156,40 +155,22 @@ def train_ctr(config: TrainConfig, name: str) -> TrainResult:
         ValueError: a ``--set`` key that is neither a model keyword nor a training setting.
     """
     recipe = CTR_RECIPES[name]
-    model_kwargs, settings = split_overrides(config.hparams, recipe.model, recipe.settings, name, recipe.model_defaults)
-    chosen = {key: getattr(config, key) for key in ("epochs", "batch_size", "learning_rate") if getattr(config, key)}
-    settings = dataclasses.replace(settings, **chosen)
-    tf_keras.utils.set_random_seed(config.seed)
-    data = load_ctr_data(
-        ctr_split(config), history_length=getattr(settings, "history_length", None), rating=recipe.multitask
-    )
+    model_kwargs, settings = recipe_settings(config, recipe.model, recipe.settings, recipe.model_defaults)
+    split = load_split(config, CTR_SPLIT)
+    data = load_ctr_data(split, history_length=getattr(settings, "history_length", None), rating=recipe.multitask)
     strategy = training.configure(config.strategy, config.precision)
     with strategy.scope():
         model = recipe.model(data.spec, features=list(data.features), **{**_wiring(recipe, data), **model_kwargs})
         model.compile(optimizer=training.make_optimizer("adam", learning_rate=settings.learning_rate))
-    timer = EpochTimer()
-    start = time.perf_counter()
-    history = training.fit(
+    fitted = fit_recipe(
         model,
         data.dataset("train", settings.batch_size, shuffle=True, seed=config.seed),
-        epochs=settings.epochs,
+        config,
+        settings,
         validation_data=data.dataset("valid", 4096),
-        run_dir=config.run_dir,
         monitor="val_like/auc" if recipe.multitask else "val_auc",
-        mode="max",
-        patience=settings.patience,
-        callbacks=[timer],
-        verbose=config.verbose,
     )
-    seconds = timer.seconds or [time.perf_counter() - start]
-    figures = {
-        **ctr_figures(model, data, "test"),
-        "split": "test",
-        "protocol": PROTOCOL,
-        "epochs": len(history.history.get("loss", [])),
-        "seconds_per_epoch": history_seconds_per_epoch(seconds),
-        "seed": config.seed,
-    }
+    figures = {**ctr_figures(model, data, "test"), "split": "test", "protocol": PROTOCOL, **fitted.figures(config.seed)}
     if getattr(model, "uncertainty_weighting", False):
         figures["task_weights"] = model.task_weights()
     artifacts = RankingArtifacts(
@@ -198,7 +179,7 @@ def train_ctr(config: TrainConfig, name: str) -> TrainResult:
         split=data.split,
         serving_signature=_serving_signature(data),
     )
-    return TrainResult(model=model, figures=figures, history=dict(history.history), artifacts=artifacts)
+    return TrainResult(model=model, figures=figures, history=fitted.history, artifacts=artifacts)
 
 
 def _register(name: str) -> None:
@@ -207,7 +188,8 @@ def _register(name: str) -> None:
 
     recipe.__name__ = f"{name}_recipe"
     recipe.__doc__ = f"Trains {CTR_RECIPES[name].model.__name__} on the CTR view (``tfrecs.recipes.ctr``)."
-    register_recipe(name)(recipe)
+    entry = CTR_RECIPES[name]
+    register_recipe(name, model=entry.model, settings=entry.settings, model_defaults=entry.model_defaults)(recipe)
 
 
 for _name in CTR_RECIPES:

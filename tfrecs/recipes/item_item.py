@@ -20,13 +20,13 @@ from typing import Dict, List, Tuple
 import numpy as np
 import tensorflow as tf
 
-from tfrecs.data import load_dataset, make_split
 from tfrecs.data.dataset import RecDataset
 from tfrecs.data.histories import user_histories
 from tfrecs.evaluation.protocols import evaluate_protocol, protocol_split_name
 from tfrecs.models.item_item import EASE, ItemItemModel, ItemKNN
-from tfrecs.recipes.config import TrainConfig, TrainResult, split_overrides
+from tfrecs.recipes.config import TrainConfig, TrainResult
 from tfrecs.recipes.registry import register_recipe
+from tfrecs.recipes.skeleton import load_split, recipe_settings
 
 HISTORY = "history"
 
@@ -80,9 +80,8 @@ def _score_fn(model: ItemItemModel, histories: np.ndarray, batch_size: int):
 def train_item_item(config: TrainConfig, model_cls: type) -> TrainResult:
     """Fits ``model_cls`` in closed form, searches its hyper-parameter on validation, reports test figures."""
     key, default_grid = SEARCH[config.model]
-    model_kwargs, settings = split_overrides(config.hparams, model_cls, ItemItemSettings(), config.model)
-    dataset = load_dataset(config.dataset, data_dir=config.data_dir, cache_dir=config.cache_dir, seed=config.seed)
-    split = make_split(dataset, protocol_split_name(settings.protocol), seed=config.seed)
+    model_kwargs, settings = recipe_settings(config, model_cls, ItemItemSettings())
+    split = load_split(config, protocol_split_name(settings.protocol))
     grid = [model_kwargs[key]] if key in model_kwargs else list(settings.grid or default_grid)
     model = model_cls(np.asarray(split.train.item_index.ids), **{**model_kwargs, key: grid[0]})
     train_histories = _histories(split, "valid", settings.protocol)
@@ -108,13 +107,13 @@ def train_item_item(config: TrainConfig, model_cls: type) -> TrainResult:
     return TrainResult(model=model, figures=figures, history={key: [float(v) for v in grid]})
 
 
-@register_recipe("ease")
+@register_recipe("ease", model=EASE, settings=ItemItemSettings)
 def train_ease(config: TrainConfig) -> TrainResult:
     """EASE with ``l2`` searched on validation NDCG@10."""
     return train_item_item(config, EASE)
 
 
-@register_recipe("itemknn")
+@register_recipe("itemknn", model=ItemKNN, settings=ItemItemSettings)
 def train_itemknn(config: TrainConfig) -> TrainResult:
     """ItemKNN (cosine) with ``neighbours`` searched on validation NDCG@10."""
     return train_item_item(config, ItemKNN)

@@ -14,18 +14,16 @@ Example::
 from dataclasses import dataclass
 from typing import Optional
 
-import tf_keras
-
 from tfrecs import training
 from tfrecs.data.dataset import ITEM_ID, USER_ID
 from tfrecs.export.artifacts import RetrievalArtifacts
 from tfrecs.models.lightgcn import LightGCN
 from tfrecs.pipelines.id_view import IdData
-from tfrecs.recipes.config import TrainConfig, TrainResult, split_overrides
+from tfrecs.recipes.config import TrainConfig, TrainResult
 from tfrecs.recipes.neumf import PROTOCOL, id_score_fn, load_id_data
 from tfrecs.recipes.registry import register_recipe
-from tfrecs.recipes.retrieval_common import final_figures, history_seconds_per_epoch, validation_evaluator
-from tfrecs.training.callbacks import EpochTimer, best_epoch
+from tfrecs.recipes.retrieval_common import final_figures, validation_evaluator
+from tfrecs.recipes.skeleton import fit_recipe, recipe_settings
 
 
 @dataclass
@@ -33,7 +31,16 @@ class LightGCNSettings:
     """LightGCN training settings: the paper's (BPR with one uniform negative, batch 2048, Adam)
     except the learning rate, 5e-3 instead of 1e-3 (on ML-100K it early-stops on validation
     NDCG@10 after ~75 epochs; 1e-3 needs several hundred). Model keywords (64 dims, 3 layers,
-    L2 1e-4) are ``LightGCN``'s."""
+    L2 1e-4) are ``LightGCN``'s.
+
+    Attributes:
+        num_negatives, negative_sampler, popularity_alpha: BPR's sampled negatives per positive
+            (``uniform`` or ``popularity`` with ``count ** alpha``).
+        batch_size, learning_rate, epochs: Adam fit (``TrainConfig`` values win when given).
+        patience: validation evaluations without a better NDCG@10 before stopping.
+        evaluate_every: epochs between validation evaluations.
+        max_positives: train on the first this many interactions only (quick runs).
+    """
 
     num_negatives: int = 1
     negative_sampler: str = "uniform"
@@ -58,11 +65,10 @@ def artifacts(data: IdData) -> RetrievalArtifacts:
     )
 
 
-@register_recipe("lightgcn")
+@register_recipe("lightgcn", model=LightGCN, settings=LightGCNSettings)
 def train_lightgcn(config: TrainConfig) -> TrainResult:
     """LightGCN on the ``random-full`` protocol (``--set objective=softmax`` for the sampled softmax)."""
-    model_kwargs, settings = split_overrides(config.hparams, LightGCN, LightGCNSettings(), "lightgcn")
-    tf_keras.utils.set_random_seed(config.seed)
+    model_kwargs, settings = recipe_settings(config, LightGCN, LightGCNSettings())
     data = load_id_data(config)
     train = data.split.train
     strategy = training.configure(strategy=config.strategy, precision=config.precision)
@@ -70,8 +76,8 @@ def train_lightgcn(config: TrainConfig) -> TrainResult:
         model = LightGCN.from_interactions(
             data.spec, train.interactions[USER_ID], train.interactions[ITEM_ID], **model_kwargs
         )
-        model.compile(optimizer=training.make_optimizer("adam", config.learning_rate or settings.learning_rate))
-    batch_size = config.batch_size or settings.batch_size
+        model.compile(optimizer=training.make_optimizer("adam", settings.learning_rate))
+    batch_size = settings.batch_size
     if model.objective == "bpr":
         train_ds = data.batches(
             batch_size,
@@ -84,27 +90,10 @@ def train_lightgcn(config: TrainConfig) -> TrainResult:
         )
     else:  # in-batch negatives: batches of positives only
         train_ds = data.positive_batches(batch_size, seed=config.seed, max_positives=settings.max_positives)
-    timer = EpochTimer()
-    history = training.fit(
-        model,
-        train_ds,
-        epochs=config.epochs or settings.epochs,
-        run_dir=config.run_dir,
-        monitor="val_ndcg@10",
-        patience=settings.patience,
-        evaluate_every=settings.evaluate_every,
-        callbacks=[timer],
-        verbose=config.verbose,
-        evaluate_fn=validation_evaluator(data.split, PROTOCOL, id_score_fn(data)),
+    fitted = fit_recipe(
+        model, train_ds, config, settings, evaluate_fn=validation_evaluator(data.split, PROTOCOL, id_score_fn(data))
     )
     figures = final_figures(
-        data.score_fn(model),
-        data.split,
-        PROTOCOL,
-        epochs=len(history.history["loss"]),
-        seconds_per_epoch=history_seconds_per_epoch(timer.seconds),
-        seed=config.seed,
-        best_epoch=best_epoch(history.history),
-        objective=model.objective,
+        data.score_fn(model), data.split, PROTOCOL, **fitted.figures(config.seed), objective=model.objective
     )
-    return TrainResult(model=model, figures=figures, history=history.history, artifacts=artifacts(data))
+    return TrainResult(model=model, figures=figures, history=fitted.history, artifacts=artifacts(data))

@@ -13,20 +13,16 @@ Example::
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
-import tf_keras
-
 from tfrecs import training
 from tfrecs.data.dataset import ITEM_ID, USER_ID
-from tfrecs.data.registry import load_dataset
-from tfrecs.data.splits import make_split
 from tfrecs.export.artifacts import RankingArtifacts
 from tfrecs.models.neumf import NeuMF
 from tfrecs.pipelines.id_view import IdData
 from tfrecs.pipelines.negative_sampling import DEFAULT_ALPHA
-from tfrecs.recipes.config import TrainConfig, TrainResult, split_overrides
+from tfrecs.recipes.config import TrainConfig, TrainResult
 from tfrecs.recipes.registry import register_recipe
-from tfrecs.recipes.retrieval_common import final_figures, history_seconds_per_epoch, validation_evaluator
-from tfrecs.training.callbacks import EpochTimer, best_epoch
+from tfrecs.recipes.retrieval_common import final_figures, validation_evaluator
+from tfrecs.recipes.skeleton import fit_recipe, load_split, recipe_settings
 
 PROTOCOL = "random-full"
 
@@ -59,8 +55,7 @@ class NeuMFSettings:
 
 def load_id_data(config: TrainConfig) -> IdData:
     """The data set of ``config`` split by the ``random`` protocol with ``config.seed``, as ``IdData``."""
-    dataset = load_dataset(config.dataset, data_dir=config.data_dir, cache_dir=config.cache_dir, seed=config.seed)
-    return IdData.from_split(make_split(dataset, "random", seed=config.seed))
+    return IdData.from_split(load_split(config, "random"))
 
 
 def id_score_fn(data: IdData):
@@ -79,15 +74,12 @@ def _train_mode(
     learning_rate: Optional[float] = None,
 ):
     """Trains one NCF model (built here unless given) with early stopping on val ndcg@10."""
-    batch_size = config.batch_size or settings.batch_size
     with strategy.scope():
         if model is None:
             model = NeuMF(data.spec, **{**model_kwargs, "mode": mode})
-        model.compile(
-            optimizer=training.make_optimizer("adam", learning_rate or config.learning_rate or settings.learning_rate)
-        )
+        model.compile(optimizer=training.make_optimizer("adam", learning_rate or settings.learning_rate))
     train_ds = data.batches(
-        batch_size,
+        settings.batch_size,
         settings.num_negatives,
         "pointwise",
         settings.negative_sampler,
@@ -95,23 +87,19 @@ def _train_mode(
         seed=config.seed,
         max_positives=settings.max_positives,
     )
-    timer = EpochTimer()
     run_dir = f"{config.run_dir}/{mode}" if config.run_dir else None
-    history = training.fit(
+    fitted = fit_recipe(
         model,
         train_ds,
-        epochs=config.epochs or settings.epochs,
+        config,
+        settings,
         run_dir=run_dir,
-        monitor="val_ndcg@10",
-        patience=settings.patience,
-        callbacks=[timer],
-        verbose=config.verbose,
         evaluate_fn=validation_evaluator(data.split, PROTOCOL, id_score_fn(data)),
     )
-    return model, history.history, timer.seconds
+    return model, fitted
 
 
-@register_recipe("neumf")
+@register_recipe("neumf", model=NeuMF, settings=NeuMFSettings)
 def train_neumf(config: TrainConfig) -> TrainResult:
     """GMF / MLP / NeuMF on the ``random-full`` protocol (``--set mode=gmf``, ``--set pretrain=true``).
 
@@ -119,19 +107,18 @@ def train_neumf(config: TrainConfig) -> TrainResult:
         ``TrainResult`` with ``RankingArtifacts`` (features ``user_id``, ``item_id``): NeuMF is
         not factorised, so it exports as a (user, item) scorer.
     """
-    model_kwargs, settings = split_overrides(config.hparams, NeuMF, NeuMFSettings(), "neumf")
+    model_kwargs, settings = recipe_settings(config, NeuMF, NeuMFSettings())
     mode = model_kwargs.get("mode", "neumf")
-    tf_keras.utils.set_random_seed(config.seed)
     data = load_id_data(config)
     strategy = training.configure(strategy=config.strategy, precision=config.precision)
     extra: Dict[str, object] = {}
     if settings.pretrain and mode == "neumf":
-        gmf, gmf_history, _ = _train_mode(config, data, settings, strategy, "gmf", model_kwargs)
-        mlp, mlp_history, _ = _train_mode(config, data, settings, strategy, "mlp", model_kwargs)
+        gmf, gmf_fit = _train_mode(config, data, settings, strategy, "gmf", model_kwargs)
+        mlp, mlp_fit = _train_mode(config, data, settings, strategy, "mlp", model_kwargs)
         fusion = {key: model_kwargs[key] for key in ("l2", "dropout") if key in model_kwargs}
         with strategy.scope():
             fused = NeuMF.from_pretrained(gmf, mlp, alpha=settings.alpha, **fusion)
-        model, history, seconds = _train_mode(
+        model, fitted = _train_mode(
             config,
             data,
             settings,
@@ -141,23 +128,15 @@ def train_neumf(config: TrainConfig) -> TrainResult:
             model=fused,
             learning_rate=settings.fused_learning_rate,
         )
-        extra = {"pretrain_epochs": {"gmf": len(gmf_history["loss"]), "mlp": len(mlp_history["loss"])}}
+        extra = {"pretrain_epochs": {"gmf": gmf_fit.epochs, "mlp": mlp_fit.epochs}}
     else:
-        model, history, seconds = _train_mode(config, data, settings, strategy, mode, model_kwargs)
+        model, fitted = _train_mode(config, data, settings, strategy, mode, model_kwargs)
     figures = final_figures(
-        data.score_fn(model),
-        data.split,
-        PROTOCOL,
-        epochs=len(history["loss"]),
-        seconds_per_epoch=history_seconds_per_epoch(seconds),
-        seed=config.seed,
-        best_epoch=best_epoch(history),
-        mode=mode,
-        **extra,
+        data.score_fn(model), data.split, PROTOCOL, **fitted.figures(config.seed), mode=mode, **extra
     )
     return TrainResult(
         model=model,
         figures=figures,
-        history=history,
+        history=fitted.history,
         artifacts=RankingArtifacts(feature_spec=data.spec, features=[USER_ID, ITEM_ID], split=data.split),
     )

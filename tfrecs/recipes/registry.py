@@ -1,26 +1,61 @@
 """Model name -> training recipe, shared by ``tfrecs train``, notebooks and benchmarks."""
 
+import dataclasses
 import importlib
 import pkgutil
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from tfrecs.recipes.config import TrainConfig, TrainResult
+from tfrecs.recipes.config import TrainConfig, TrainResult, docstring_arguments, model_parameters
 
 Recipe = Callable[[TrainConfig], TrainResult]
 _RECIPES: Dict[str, Recipe] = {}
-_INFRASTRUCTURE = {"config", "registry", "retrieval_common"}
+_PARAMETERS: Dict[str, Tuple[type, Any, Dict[str, Any]]] = {}
+_INFRASTRUCTURE = {"config", "registry", "retrieval_common", "skeleton"}
 
 
-def register_recipe(name: str) -> Callable[[Recipe], Recipe]:
-    """Decorator registering ``fn(config) -> TrainResult`` as the recipe of model ``name``."""
+def register_recipe(
+    name: str, model: Optional[type] = None, settings: Any = None, model_defaults: Optional[Dict[str, Any]] = None
+) -> Callable[[Recipe], Recipe]:
+    """Decorator registering ``fn(config) -> TrainResult`` as the recipe of model ``name``.
+
+    Args:
+        name: the model name (``tfrecs train --model name``).
+        model, settings, model_defaults: the model class, the training-settings dataclass and
+            the model keywords the recipe sets itself: what ``--set`` reaches
+            (``tfrecs train --model name --list-params``).
+    """
 
     def decorate(fn: Recipe) -> Recipe:
         if name in _RECIPES and _RECIPES[name] is not fn:
             raise ValueError(f"a recipe for {name!r} is already registered")
         _RECIPES[name] = fn
+        if model is not None:
+            _PARAMETERS[name] = (model, settings, dict(model_defaults or {}))
         return fn
 
     return decorate
+
+
+def recipe_parameters(name: str) -> List[Tuple[str, Any, str, str]]:
+    """Every ``--set`` key of model ``name``: ``(key, default, "model" | "training", meaning)``.
+
+    Raises:
+        KeyError: no recipe, or the recipe does not declare its parameters.
+    """
+    get_recipe(name)
+    if name not in _PARAMETERS:
+        raise KeyError(f"the recipe of {name!r} does not list its parameters")
+    model, settings, model_defaults = _PARAMETERS[name]
+    settings = settings() if isinstance(settings, type) else settings
+    meanings = {**docstring_arguments(model), **docstring_arguments(type(settings))}
+    rows = [
+        (key, model_defaults.get(key, default), "model", meanings.get(key, ""))
+        for key, default in model_parameters(model).items()
+    ]
+    rows += [
+        (f.name, getattr(settings, f.name), "training", meanings.get(f.name, "")) for f in dataclasses.fields(settings)
+    ]
+    return rows
 
 
 def _load() -> None:

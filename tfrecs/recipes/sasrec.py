@@ -14,22 +14,21 @@ Example::
 """
 
 from tfrecs.models.sasrec import SASRec
-from tfrecs.recipes.config import TrainConfig, TrainResult, split_overrides
+from tfrecs.recipes.config import TrainConfig, TrainResult
 from tfrecs.recipes.registry import register_recipe
 from tfrecs.recipes.sequential_common import SequentialSettings, load_sequences, run
+from tfrecs.recipes.skeleton import recipe_settings
 
 # Where the recipe departs from the paper's ML-1M defaults (dim 50, 1 head, 200 positions).
 MODEL_DEFAULTS = {"dim": 64, "num_heads": 2, "max_len": 50}
 
 
-@register_recipe("sasrec")
+@register_recipe("sasrec", model=SASRec, settings=SequentialSettings, model_defaults=MODEL_DEFAULTS)
 def train_sasrec(config: TrainConfig) -> TrainResult:
     """SASRec on ``loo-full``; the figures include ``objective``."""
-    kwargs, settings = split_overrides(config.hparams, SASRec, SequentialSettings(), "sasrec", MODEL_DEFAULTS)
+    kwargs, settings = recipe_settings(config, SASRec, SequentialSettings(), MODEL_DEFAULTS)
     data = load_sequences(config)
-    train_ds = data.causal_batches(
-        kwargs["max_len"], config.batch_size or settings.batch_size, config.seed, settings.stride
-    )
+    train_ds = data.causal_batches(kwargs["max_len"], settings.batch_size, config.seed, settings.stride)
 
     def build():
         return SASRec(data.item_ids, data.counts, **kwargs)

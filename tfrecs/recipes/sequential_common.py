@@ -18,12 +18,9 @@ from typing import Callable, Optional
 
 import numpy as np
 import tensorflow as tf
-import tf_keras
 
 from tfrecs import training
-from tfrecs.data import load_dataset
 from tfrecs.data.dataset import ITEM_ID
-from tfrecs.data.splits import make_split
 from tfrecs.export.artifacts import RetrievalArtifacts
 from tfrecs.models.sequential import HISTORY, SequentialRetrievalModel
 from tfrecs.pipelines.sequence_view import SequenceData
@@ -32,10 +29,9 @@ from tfrecs.recipes.retrieval_common import (
     ScoreFn,
     factorized_score_fn,
     final_figures,
-    history_seconds_per_epoch,
     validation_evaluator,
 )
-from tfrecs.training.callbacks import EpochTimer
+from tfrecs.recipes.skeleton import fit_recipe, load_split
 
 PROTOCOL = "loo-full"
 
@@ -61,9 +57,7 @@ class SequentialSettings:
 
 def load_sequences(config: TrainConfig) -> SequenceData:
     """``config.dataset`` split leave-one-out by time, seen as sequences; seeds Python, NumPy and TF."""
-    tf_keras.utils.set_random_seed(config.seed)
-    dataset = load_dataset(config.dataset, data_dir=config.data_dir, cache_dir=config.cache_dir, seed=config.seed)
-    return SequenceData.from_split(make_split(dataset, "loo", seed=config.seed))
+    return SequenceData.from_split(load_split(config, "loo"))
 
 
 def sequential_score_fn(model: SequentialRetrievalModel, histories: np.ndarray, batch_size: int = 1024) -> ScoreFn:
@@ -104,32 +98,12 @@ def run(
     strategy = training.configure(strategy=config.strategy, precision=config.precision)
     with strategy.scope():
         model = build_model()
-        model.compile(optimizer=training.make_optimizer("adam", config.learning_rate or settings.learning_rate))
+        model.compile(optimizer=training.make_optimizer("adam", settings.learning_rate))
     valid_histories = data.histories("valid", model.max_len)
     evaluate = validation_evaluator(data.split, PROTOCOL, lambda m: sequential_score_fn(m, valid_histories))
-    timer = EpochTimer()
-    history = training.fit(
-        model,
-        train_ds,
-        epochs=config.epochs or settings.epochs,
-        run_dir=config.run_dir,
-        monitor="val_ndcg@10",
-        patience=settings.patience,
-        evaluate_fn=evaluate,
-        evaluate_every=settings.evaluate_every,
-        callbacks=[timer],
-        verbose=config.verbose,
-    )
+    fitted = fit_recipe(model, train_ds, config, settings, evaluate_fn=evaluate)
     score_fn = sequential_score_fn(model, data.histories("test", model.max_len))
-    figures = final_figures(
-        score_fn,
-        data.split,
-        PROTOCOL,
-        epochs=len(history.history["loss"]),
-        seconds_per_epoch=history_seconds_per_epoch(timer.seconds),
-        seed=config.seed,
-        **extra,
-    )
+    figures = final_figures(score_fn, data.split, PROTOCOL, **fitted.figures(config.seed), **extra)
     return TrainResult(
-        model=model, figures=figures, history=history.history, artifacts=sequential_artifacts(data, model.max_len)
+        model=model, figures=figures, history=fitted.history, artifacts=sequential_artifacts(data, model.max_len)
     )

@@ -14,21 +14,27 @@ Example::
     fitted = fit_recipe(model, train_ds, config, settings, validation_data=valid_ds, monitor="val_auc")
     figures = {**test_figures, **fitted.figures(config.seed)}
 """
+
 import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+import tf_keras
+
 from tfrecs import training
+from tfrecs.data.registry import load_dataset
+from tfrecs.data.splits import Split, make_split
 from tfrecs.recipes.config import TrainConfig, split_overrides
 from tfrecs.recipes.retrieval_common import history_seconds_per_epoch
-from tfrecs.training.callbacks import EpochTimer
+from tfrecs.training.callbacks import EpochTimer, best_epoch
 
 CONFIG_SETTINGS = ("epochs", "batch_size", "learning_rate")
 
 
-def recipe_settings(config: TrainConfig, model_cls: type, settings: Any,
-                    model_defaults: Optional[Dict[str, Any]] = None) -> Tuple[Dict[str, Any], Any]:
+def recipe_settings(
+    config: TrainConfig, model_cls: type, settings: Any, model_defaults: Optional[Dict[str, Any]] = None
+) -> Tuple[Dict[str, Any], Any]:
     """``(model keywords, training settings)`` of a run: recipe defaults < ``--set`` < ``--epochs`` etc.
 
     Raises:
@@ -40,6 +46,13 @@ def recipe_settings(config: TrainConfig, model_cls: type, settings: Any,
     return model_kwargs, dataclasses.replace(settings, **given)
 
 
+def load_split(config: TrainConfig, split: str) -> Split:
+    """``config.dataset`` split by ``split`` with ``config.seed``; seeds Python, NumPy and TensorFlow first."""
+    tf_keras.utils.set_random_seed(config.seed)
+    dataset = load_dataset(config.dataset, data_dir=config.data_dir, cache_dir=config.cache_dir, seed=config.seed)
+    return make_split(dataset, split, seed=config.seed)
+
+
 @dataclass
 class Fitted:
     """What a recipe's fit hands on: the Keras history, epochs run and mean seconds per epoch."""
@@ -47,15 +60,30 @@ class Fitted:
     history: Dict[str, List[float]] = field(default_factory=dict)
     epochs: int = 0
     seconds_per_epoch: float = 0.0
+    monitor: str = "val_ndcg@10"
 
     def figures(self, seed: int) -> Dict[str, Any]:
-        """The training part of a results row."""
-        return {"epochs": self.epochs, "seconds_per_epoch": self.seconds_per_epoch, "seed": seed}
+        """The training part of a results row: epochs run, best epoch, seconds per epoch, seed."""
+        return {
+            "epochs": self.epochs,
+            "best_epoch": best_epoch(self.history, self.monitor),
+            "seconds_per_epoch": self.seconds_per_epoch,
+            "seed": seed,
+        }
 
 
-def fit_recipe(model, train_ds, config: TrainConfig, settings: Any, *, monitor: str = "val_ndcg@10",
-               evaluate_fn: Optional[Callable] = None, validation_data=None, run_dir: Optional[str] = None,
-               **fit_kwargs) -> Fitted:
+def fit_recipe(
+    model,
+    train_ds,
+    config: TrainConfig,
+    settings: Any,
+    *,
+    monitor: str = "val_ndcg@10",
+    evaluate_fn: Optional[Callable] = None,
+    validation_data=None,
+    run_dir: Optional[str] = None,
+    **fit_kwargs,
+) -> Fitted:
     """``tfrecs.training.fit`` with the recipe's epochs, patience and evaluation cadence, timed per epoch.
 
     Args:
@@ -87,4 +115,4 @@ def fit_recipe(model, train_ds, config: TrainConfig, settings: Any, *, monitor: 
     )
     seconds = timer.seconds or [time.perf_counter() - start]
     logs = dict(history.history)
-    return Fitted(logs, len(logs.get("loss", [])), history_seconds_per_epoch(seconds))
+    return Fitted(logs, len(logs.get("loss", [])), history_seconds_per_epoch(seconds), monitor)

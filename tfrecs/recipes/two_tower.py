@@ -15,18 +15,15 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import tensorflow as tf
-import tf_keras
 
 from tfrecs import training
-from tfrecs.data.registry import load_dataset
-from tfrecs.data.splits import make_split
 from tfrecs.export.artifacts import RetrievalArtifacts
 from tfrecs.models.two_tower import TwoTower
 from tfrecs.pipelines.two_tower_view import TwoTowerData
-from tfrecs.recipes.config import TrainConfig, TrainResult, split_overrides
+from tfrecs.recipes.config import TrainConfig, TrainResult
 from tfrecs.recipes.registry import register_recipe
-from tfrecs.recipes.retrieval_common import final_figures, history_seconds_per_epoch, validation_evaluator
-from tfrecs.training.callbacks import EpochTimer, best_epoch
+from tfrecs.recipes.retrieval_common import final_figures, validation_evaluator
+from tfrecs.recipes.skeleton import fit_recipe, load_split, recipe_settings
 
 PROTOCOL = "random-full"
 
@@ -76,7 +73,7 @@ def artifacts(data: TwoTowerData) -> RetrievalArtifacts:
     )
 
 
-@register_recipe("two_tower")
+@register_recipe("two_tower", model=TwoTower, settings=TwoTowerSettings)
 def train_two_tower(config: TrainConfig) -> TrainResult:
     """Trains Two-Tower on ``config.dataset`` (random 80/10/10 split), reports ``random-full`` test.
 
@@ -90,27 +87,17 @@ def train_two_tower(config: TrainConfig) -> TrainResult:
 
         result = train(TrainConfig(model="two_tower", dataset="ml-100k", epochs=5))
     """
-    model_kwargs, settings = split_overrides(config.hparams, TwoTower, TwoTowerSettings(), "two_tower")
-    epochs = config.epochs or settings.epochs
-    batch_size = config.batch_size or settings.batch_size
-    learning_rate = config.learning_rate or settings.learning_rate
+    model_kwargs, settings = recipe_settings(config, TwoTower, TwoTowerSettings())
     strategy = training.configure(strategy=config.strategy, precision=config.precision)
-    tf_keras.utils.set_random_seed(config.seed)
-    dataset = load_dataset(config.dataset, data_dir=config.data_dir, cache_dir=config.cache_dir, seed=config.seed)
-    split = make_split(dataset, "random", seed=config.seed)
+    split = load_split(config, "random")
     data = TwoTowerData.from_split(split, settings.history_length)
-    model = build_model(data, learning_rate, strategy, **model_kwargs)
-    timer = EpochTimer()
-    history = training.fit(
+    model = build_model(data, settings.learning_rate, strategy, **model_kwargs)
+    fitted = fit_recipe(
         model,
-        data.training_dataset(batch_size, seed=config.seed),
-        epochs=epochs,
-        run_dir=config.run_dir,
-        monitor="val_ndcg@10",
-        patience=settings.patience,
+        data.training_dataset(settings.batch_size, seed=config.seed),
+        config,
+        settings,
         evaluate_fn=validation_evaluator(split, PROTOCOL, data.score_fn),
-        callbacks=[timer],
-        verbose=config.verbose,
     )
     figures = final_figures(
         data.score_fn(model),
@@ -119,9 +106,6 @@ def train_two_tower(config: TrainConfig) -> TrainResult:
         ks=(10, 20),
         model="two_tower",
         dataset=config.dataset,
-        epochs=len(history.epoch),
-        best_epoch=best_epoch(history.history),
-        seconds_per_epoch=history_seconds_per_epoch(timer.seconds),
-        seed=config.seed,
+        **fitted.figures(config.seed),
     )
-    return TrainResult(model=model, figures=figures, history=dict(history.history), artifacts=artifacts(data))
+    return TrainResult(model=model, figures=figures, history=fitted.history, artifacts=artifacts(data))
