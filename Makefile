@@ -19,11 +19,12 @@ $(STAMP): setup.py
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# --brief: one readable line per step (drop it for the figure tables and JSON lines); -v: TensorFlow's logs too.
 run: venv
-	$(BIN)/tfrecs data fetch ml-100k
-	$(BIN)/tfrecs data stats ml-100k
-	$(BIN)/tfrecs evaluate --model pop --dataset ml-100k --protocol random-full
-	$(BIN)/tfrecs export --model two_tower --dataset ml-100k --index scann --k 10 --show-user 196
+	@$(BIN)/tfrecs --brief data fetch ml-100k
+	@$(BIN)/tfrecs --brief data stats ml-100k
+	@$(BIN)/tfrecs --brief evaluate --model pop --dataset ml-100k --protocol random-full
+	@$(BIN)/tfrecs --brief export --model two_tower --dataset ml-100k --index scann --k 10 --show-user 196
 
 test: venv
 	$(BIN)/ruff check tfrecs tests benchmarks pipelines

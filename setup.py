@@ -12,6 +12,8 @@ STACK = [
     "tensorflow-datasets>=4.9,<5",
     "numpy>=1.26,<3",
     "tqdm>=4.60",
+    "pandas>=2",  # tfrecs.data.from_dataframe / from_files (your own data)
+    "pyarrow>=14",  # Parquet files
 ]
 
 setup(

@@ -57,3 +57,42 @@ def test_every_command_has_help(argv):
         [sys.executable, "-m", "tfrecs.cli", *argv, "--help"], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0 and "usage: tfrecs" in result.stdout
+
+
+def _fake_train(monkeypatch, seen):
+    """Replaces the recipes' ``train`` so the CLI's own work is tested without training."""
+    import tfrecs.recipes
+    from tfrecs.recipes import TrainResult
+
+    def fake_train(config):
+        seen["config"] = config
+        figures = {"hr@10": 0.5, "ndcg@10": 0.25, "hr@20": 0.6, "split": "test", "epochs": 12, "best_epoch": 9}
+        return TrainResult(model=None, figures=figures)
+
+    monkeypatch.setattr(tfrecs.recipes, "train", fake_train)
+
+
+def test_brief_train_says_what_it_does_in_one_line_per_step(monkeypatch, capsys):
+    seen = {}
+    _fake_train(monkeypatch, seen)
+    assert main(["--brief", "train", "--model", "two_tower"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "training two_tower on ml-100k (40 epochs max) ...",
+        "trained two_tower after 12 epochs (best 9); test hr@10 0.5000, ndcg@10 0.2500",
+    ]
+    assert seen["config"].verbose == 0 and seen["config"].data is None
+
+
+def test_train_data_options_become_the_train_config_data(monkeypatch, capsys, tmp_path):
+    seen = {}
+    _fake_train(monkeypatch, seen)
+    csv = tmp_path / "my_clicks.csv"
+    csv.write_text("user,movie\nu1,m1\n")
+    argv = ["train", "--model", "deepfm", "--data", str(csv), "--user-col", "user", "--item-col", "movie"]
+    assert main(argv + ["--item-features", "genre, year", "--verbose", "2"]) == 0
+    config = seen["config"]
+    assert config.dataset == "my_clicks" and config.verbose == 2
+    assert config.data == {"path": str(csv), "user": "user", "item": "movie", "item_features": ("genre", "year")}
+    assert _last_json(capsys)["dataset"] == "my_clicks"
+    assert main(argv + ["--dataset", "clicks"]) == 0
+    assert seen["config"].dataset == "clicks" and seen["config"].data["name"] == "clicks"

@@ -159,3 +159,34 @@ def test_recipe_runs_from_the_command_line_path_with_softmax():
     artifacts = result.artifacts
     assert isinstance(artifacts, RetrievalArtifacts) and artifacts.query_features == ["user_id"]
     assert len(artifacts.candidates["item_id"]) == 500 and set(artifacts.user_query_features) == {"user_id"}
+
+
+def test_export_serves_frozen_final_tables_without_the_graph(tmp_path):
+    from tfrecs.export import export_trained
+    from tfrecs.recipes.config import TrainResult
+
+    data = _tiny()
+    model = _model(data)
+    artifacts = RetrievalArtifacts(
+        feature_spec=data.spec,
+        query_features=["user_id"],
+        candidates={"item_id": data.item_ids},
+        split=data.split,
+        user_query_features={"user_id": data.user_ids},
+    )
+    export = export_trained(
+        TrainResult(model, {}, artifacts=artifacts), str(tmp_path), "lightgcn", index="brute_force", k=5, warmup=False
+    )
+    loaded = tf.saved_model.load(export.path)
+    with open(f"{export.path}/saved_model.pb", "rb") as handle:
+        saved = handle.read()
+    for sparse_op in (b"SparseTensorDenseMatMul", b"SparseMatrixMatMul", b"SparseTensorToCSRSparseMatrix"):
+        assert sparse_op not in saved  # no propagation over the graph at serving time
+    answer = loaded.signatures["serving_default"](
+        user_id=tf.constant(data.user_ids[:2]), exclude_item_ids=tf.zeros([2, 0], tf.int64)
+    )
+    expected, _ = model.recommend({"user_id": tf.constant(data.user_ids[:2])}, k=5)
+    known = set(np.asarray(data.spec["item_id"].vocabulary).astype(str))
+    got = answer["item_ids"].numpy().astype(str)
+    assert set(got.reshape(-1)) <= known | set(np.asarray(data.item_ids).astype(str))
+    np.testing.assert_array_equal(got[:, :3], expected.numpy().astype(str)[:, :3])

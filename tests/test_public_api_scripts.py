@@ -57,6 +57,21 @@ ids, scores = model.recommend({"history": tf.constant(histories[row:row + 1])}, 
 result = {"ids": [x.decode() for x in ids.numpy()[0]], "scores": scores.numpy()[0].tolist(),
           "history": [h for h in histories[row].tolist() if h], "catalogue": [str(i) for i in data.item_ids[:5]]}
 """,
+    "two_tower": """
+split = make_split(ml, "random")
+data = pipelines.TwoTowerData.from_split(split, history_length=20)
+model = models.TwoTower(data.spec, data.query_features, data.candidate_features, embedding_dim=16,
+                        query_units=(32, 16), candidate_units=(32, 16))
+model.compile(optimizer=training.make_optimizer("adam", learning_rate=1e-3))
+model.fit(data.training_dataset(512, seed=0).take(30), epochs=1, verbose=0)
+model.index_candidates({k: tf.constant(v) for k, v in data.candidates.items()})
+user_ids = np.asarray(split.train.user_index.ids)
+row = int(np.flatnonzero(user_ids == "196")[0])
+query = {k: tf.constant(v[row:row + 1]) for k, v in data.user_features.items() if k in data.query_features}
+seen = split.train.interactions["item_id"][split.train.interactions["user_id"] == "196"].tolist()
+ids, scores = model.recommend(query, k=10, exclude=[seen])
+result = {"ids": [x.decode() for x in ids.numpy()[0]], "scores": scores.numpy()[0].tolist(), "seen": seen}
+""",
 }
 
 
@@ -83,4 +98,12 @@ def test_sasrec_script_recommends_unseen_raw_ids(tmp_path, ml100k):
     assert len(result["ids"]) == 10 and len(set(result["ids"])) == 10
     assert set(result["ids"]) <= item_ids
     assert not set(result["ids"]) & set(result["history"])
+    assert np.all(np.diff(result["scores"]) <= 1e-6)
+
+
+def test_two_tower_script_recommends_unseen_raw_ids(tmp_path, ml100k):
+    result = _run("two_tower", tmp_path)
+    item_ids = {str(i) for i in ml100k.item_index.ids}
+    assert len(set(result["ids"])) == 10 and set(result["ids"]) <= item_ids
+    assert not set(result["ids"]) & set(result["seen"])
     assert np.all(np.diff(result["scores"]) <= 1e-6)

@@ -61,6 +61,6 @@ def test_ctr_recipes_map_set_onto_model_keywords_and_training_settings():
     with pytest.raises(
         ValueError,
         match=r"\['history_length'\] for model 'deepfm'; model keywords: .*'hidden_units'.*"
-        r"training settings: \['batch_size', 'epochs', 'learning_rate', 'patience'\]",
+        r"training settings: \['batch_size', 'epochs', 'features', 'learning_rate', 'patience'\]",
     ):
         get_recipe("deepfm")(TrainConfig(model="deepfm", hparams={"history_length": 20}))

@@ -14,12 +14,12 @@ version, kind, size and index build time.
 
 import argparse
 import json
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 
 def add_export_parser(subparsers) -> argparse.ArgumentParser:
     """Adds the ``export`` subcommand to ``subparsers``; returns its parser (``run`` = ``run_export``)."""
-    from tfrecs.cli import positive_float, positive_int
+    from tfrecs.cli import add_data_source_args, add_output_options, add_verbose_option, positive_float, positive_int
 
     parser = subparsers.add_parser(
         "export",
@@ -28,8 +28,10 @@ def add_export_parser(subparsers) -> argparse.ArgumentParser:
         "ranking, or retrieve-then-rank with --rerank) to <export-root>/<model-name>/<version>/, "
         "ending with one JSON line.",
     )
-    parser.add_argument("--model", required=True, help="model name, e.g. two_tower")
-    parser.add_argument("--dataset", default="ml-100k", help="data set name (default ml-100k)")
+    parser.add_argument("--model", required=True, help="model name, e.g. two_tower (tfrecs --help lists them)")
+    parser.add_argument(
+        "--dataset", help="data set name (default ml-100k; with --data: the name shown, default the file's)"
+    )
     parser.add_argument(
         "--index",
         default="scann",
@@ -74,30 +76,17 @@ def add_export_parser(subparsers) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a hyper-parameter of --model (repeatable)",
     )
-    parser.add_argument("--verbose", type=int, default=2, help="Keras verbosity: 0 silent, 1 progress bar, 2 per epoch")
-    parser.add_argument("--data-dir", help="directory with the data set's files")
-    parser.add_argument("--cache-dir", help="tfrecs cache root")
+    add_verbose_option(parser)
+    add_data_source_args(parser)
+    add_output_options(parser)
     parser.set_defaults(run=run_export)
     return parser
 
 
-def _train(args, model: str, overrides: Dict[str, Any]):
-    from tfrecs.recipes import TrainConfig, train
+def _train(args, model: str, overrides: Dict[str, Any], data: Optional[Dict[str, Any]]):
+    from tfrecs.cli import train_announced, train_config
 
-    return train(
-        TrainConfig(
-            model=model,
-            dataset=args.dataset,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            seed=args.seed,
-            hparams=overrides,
-            data_dir=args.data_dir,
-            cache_dir=args.cache_dir,
-            verbose=args.verbose,
-        )
-    )
+    return train_announced(args, train_config(args, model, overrides, data))
 
 
 def run_export(args) -> Dict[str, Any]:
@@ -106,6 +95,7 @@ def run_export(args) -> Dict[str, Any]:
     Raises:
         ValueError: bad arguments or a refused export (the message names the argument).
     """
+    from tfrecs.cli import dataset_label, own_data, step
     from tfrecs.export import export_trained
     from tfrecs.recipes import parse_overrides
 
@@ -115,8 +105,10 @@ def run_export(args) -> Dict[str, Any]:
     if index_params and args.index != "scann":
         raise ValueError(f"--index-param applies to --index scann, not {args.index}")
     model_name = args.model_name or (f"{args.model}_then_{args.rerank}" if args.rerank else args.model)
-    result = _train(args, args.model, parse_overrides(args.set))
-    rerank = _train(args, args.rerank, {}) if args.rerank else None
+    data = own_data(args)
+    dataset = dataset_label(args, data)
+    result = _train(args, args.model, parse_overrides(args.set), data)
+    rerank = _train(args, args.rerank, {}, data) if args.rerank else None
     export = export_trained(
         result,
         args.export_root,
@@ -133,7 +125,7 @@ def run_export(args) -> Dict[str, Any]:
     index = export.info.get("index") or {}
     figures = {
         "model": args.model,
-        "dataset": args.dataset,
+        "dataset": dataset,
         **result.figures,
         "export_path": export.path,
         "export_version": export.version,
@@ -143,10 +135,15 @@ def run_export(args) -> Dict[str, Any]:
     }
     if index:
         figures.update({"index": index["kind"], "k": export.info["k"], "index_build_seconds": index["build_seconds"]})
-    print(f"exported {export.kind} model {model_name!r} version {export.version} to {export.path}")
+    if getattr(args, "brief", False):
+        what = f"{index['kind']} index, top {export.info['k']}" if index else export.kind
+        step(args, f"exported to {export.path} ({what}, {figures['export_mb']} MB)")
+    else:
+        print(f"exported {export.kind} model {model_name!r} version {export.version} to {export.path}")
     if args.show_user is not None:
         _show_user(export.path, result.artifacts, args.show_user)
-    print(json.dumps(figures, default=str))
+    if not getattr(args, "brief", False):
+        print(json.dumps(figures, default=str))
     return figures
 
 

@@ -4,6 +4,10 @@ Example::
 
     from tfrecs.data import load_dataset, make_split
     split = make_split(load_dataset("ml-100k"), "loo")
+
+    # your own data: a DataFrame, a CSV / TSV / Parquet file or a sequence file
+    from tfrecs.data import from_files
+    split = make_split(from_files("ratings.csv", user="user", item="movie", rating="stars"), "random")
 """
 
 from tfrecs.data.dataset import (
@@ -14,6 +18,7 @@ from tfrecs.data.dataset import (
     joined_columns,
     object_column,
 )
+from tfrecs.data.frames import MalformedDataError, from_dataframe, from_files, read_data_config  # noqa: F401
 from tfrecs.data.feature_spec import Feature, FeatureSpec, FeatureSpecError  # noqa: F401
 from tfrecs.data.movielens import CacheError, DatasetUnavailableError, fetch_ml100k, load_movielens  # noqa: F401
 from tfrecs.data.readers import DataNotFoundError, EmptyFileError, MalformedFileError  # noqa: F401

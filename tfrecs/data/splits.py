@@ -96,7 +96,10 @@ def leave_one_out(ds: RecDataset) -> Split:
     """Leave-one-out by time: last -> test, second-to-last -> valid, per user."""
     _require_interactions(ds, "loo")
     if TIMESTAMP not in ds.interactions:
-        raise KeyError(f"{ds.name}: leave-one-out by time needs a {TIMESTAMP!r} column")
+        raise InputError(
+            f"{ds.name}: leave-one-out by time needs a {TIMESTAMP!r} column; give your data's time column "
+            "(from_files(..., timestamp=...) or --timestamp-col), or use a random split"
+        )
     order, position, size = _order_within_user(ds.user_indices(), ds.interactions[TIMESTAMP])
     part_sorted = np.zeros(len(ds), dtype=np.int8)
     part_sorted[(position == size - 1) & (size >= 2)] = 2

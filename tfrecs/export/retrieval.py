@@ -43,6 +43,38 @@ from tfrecs.export.signature import (
 EXCLUDE_INPUT = "exclude_item_ids"
 
 
+class ServingTowers(tf.Module):
+    """A query and a candidate tower served as one retrieval model (the export contract).
+
+    What a model hands to an export when its training graph is heavier than what serving
+    needs: LightGCN's ``export_towers()`` gives frozen id -> final-embedding tables, so the
+    export never propagates the graph per request.
+
+    Example::
+
+        export_retrieval(ServingTowers(*lightgcn.export_towers()), candidates, "saved_models", "lightgcn")
+    """
+
+    def __init__(self, query_tower: Any, candidate_tower: Any):
+        super().__init__(name="serving_towers")
+        self.query_tower, self.candidate_tower = query_tower, candidate_tower
+
+    def compute_query_embeddings(self, features: Mapping[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        return self.query_tower(dict(features), training=training)
+
+    def candidate_embeddings(self, features: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        return tf.cast(self.candidate_tower(dict(features), training=False), tf.float32)
+
+    def _trackable_children(self, save_type="checkpoint", **kwargs):
+        return {"query_tower": self.query_tower, "candidate_tower": self.candidate_tower}
+
+
+def serving_form(model: Any) -> Any:
+    """What a retrieval export serves of ``model``: its frozen towers when it has them, else itself."""
+    towers = getattr(model, "export_towers", None)
+    return ServingTowers(*towers()) if callable(towers) else model
+
+
 def query_embeddings(model: Any, features: Mapping[str, tf.Tensor]) -> tf.Tensor:
     """float32 ``[batch, dim]`` query embeddings of raw features (the RetrievalModel contract)."""
     return tf.cast(model.compute_query_embeddings(dict(features), training=False), tf.float32)

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Optional, Union
 
 from tfrecs.export.artifacts import RankingArtifacts, RetrievalArtifacts
 from tfrecs.export.ranking import export_ranking
-from tfrecs.export.retrieval import export_retrieval
+from tfrecs.export.retrieval import export_retrieval, serving_form
 from tfrecs.export.saving import ExportResult
 from tfrecs.export.two_stage import export_two_stage
 
@@ -70,7 +70,7 @@ def export_trained(
         _expect(rerank.artifacts, RankingArtifacts, "two-stage (re-ranking side)")
         ranking = rerank.artifacts
         return export_two_stage(
-            result.model,
+            serving_form(result.model),
             rerank.model,
             artifacts.candidates,
             export_root,
@@ -91,7 +91,7 @@ def export_trained(
         )
     if isinstance(artifacts, RetrievalArtifacts):
         return export_retrieval(
-            result.model,
+            serving_form(result.model),
             artifacts.candidates,
             export_root,
             model_name,

@@ -32,6 +32,7 @@ from tfrecs.pipelines.negative_sampling import (
     item_counts,
     sample_negatives,
 )
+from tfrecs.pipelines.transforms import epoch_shuffled_batches
 
 NEGATIVE_KEY = "negative_item_id"
 SAMPLERS = ("uniform", "popularity")
@@ -150,8 +151,8 @@ class IdData:
     def _positives(self, batch_size: int, seed: int, max_positives: Optional[int]) -> tf.data.Dataset:
         train = self.split.train
         users, items = train.user_indices()[:max_positives], train.item_indices()[:max_positives]
-        positives = tf.data.Dataset.from_tensor_slices({USER_ID: users, ITEM_ID: items})
-        return positives.shuffle(len(users), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+        # The order of each epoch is a function of (seed, epoch): a resumed run reads what an unbroken one does.
+        return epoch_shuffled_batches({USER_ID: users, ITEM_ID: items}, batch_size, seed)
 
     def _raw(self, batches: tf.data.Dataset) -> tf.data.Dataset:
         """Dense user / item indices of each batch replaced by the raw ids the models read."""

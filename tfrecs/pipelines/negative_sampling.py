@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from tfrecs.core.errors import InputError
 from tfrecs.data.dataset import RecDataset
-from tfrecs.pipelines.transforms import batch_seeds, check_batch_keys
+from tfrecs.pipelines.transforms import batch_seeds, check_batch_keys, epoch_key
 
 OUTPUTS = ("pointwise", "pairwise")
 DEFAULT_ALPHA = 0.75
@@ -402,7 +402,7 @@ def sample_negatives(
             out[f"negative_{name}"] = tf.gather(table, flat)
         return out
 
-    zipped = tf.data.Dataset.zip(dataset, batch_seeds(seed))
+    zipped = tf.data.Dataset.zip(dataset, batch_seeds(seed, key=epoch_key(dataset)))
     return zipped.map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 

@@ -28,6 +28,7 @@ from tfrecs.data.histories import id_dtype, user_histories
 from tfrecs.data.sequence_ids import SequenceIds
 from tfrecs.data.splits import Split
 from tfrecs.pipelines.negative_sampling import item_counts
+from tfrecs.pipelines.transforms import epoch_shuffled_batches
 from tfrecs.pipelines.windowing import causal_windows, cloze_positions, cloze_windows, history_part, user_sequences
 
 HISTORY = "history"
@@ -103,14 +104,14 @@ class SequenceData:
         """Shuffled batches of ``history`` / ``targets`` (raw ids) for SASRec.
 
         Windows of ``max_len + 1`` training items (``causal_windows``, every ``stride`` items,
-        default ``max_len``); every real next item is a target. Reshuffled each epoch.
+        default ``max_len``); every real next item is a target. Each epoch's order is a function
+        of ``(seed, epoch)`` (``epoch_shuffled_batches``), so a resumed run reads what an unbroken one does.
 
         Raises:
             ValueError: ``max_len < 2`` or ``stride < 1``.
         """
         windows = causal_windows(user_sequences(self.split.train), max_len, stride)
-        ds = tf.data.Dataset.from_tensor_slices({"inputs": windows["inputs"], TARGETS: windows["targets"]})
-        ds = ds.shuffle(len(windows["inputs"]), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+        ds = epoch_shuffled_batches({"inputs": windows["inputs"], TARGETS: windows["targets"]}, batch_size, seed)
         return self.raw_batches(ds, {"inputs": HISTORY, TARGETS: TARGETS}).prefetch(2)
 
     def cloze_batches(
@@ -119,14 +120,14 @@ class SequenceData:
         """Shuffled batches of unmasked ``history`` (raw ids) and a fresh Cloze ``label_mask`` for BERT4Rec.
 
         Windows of ``max_len`` training items (``cloze_windows``); positions are drawn by
-        ``cloze_positions`` (fresh each epoch); the model puts its ``[mask]`` there.
+        ``cloze_positions`` (fresh each epoch); the model puts its ``[mask]`` there. Order and
+        positions are functions of ``(seed, epoch, batch)``, so a resumed run draws what an unbroken one does.
 
         Raises:
             ValueError: ``max_len < 2``, ``stride < 1`` or ``mask_probability`` outside [0, 1].
         """
         windows = cloze_windows(user_sequences(self.split.train), max_len, stride)
-        ds = tf.data.Dataset.from_tensor_slices({"inputs": windows["inputs"]})
-        ds = ds.shuffle(len(windows["inputs"]), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+        ds = epoch_shuffled_batches({"inputs": windows["inputs"]}, batch_size, seed)
         ds = cloze_positions(ds, mask_probability=mask_probability, seed=seed)
         return self.raw_batches(ds, {"inputs": HISTORY}).prefetch(2)
 

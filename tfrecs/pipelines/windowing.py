@@ -40,7 +40,7 @@ from tfrecs.data.dataset import TIMESTAMP, RecDataset
 from tfrecs.data.sequence_ids import ITEM_OFFSET, PADDING_ID, SequenceIds  # noqa: F401  (re-exported)
 from tfrecs.data.splits import Split
 from tfrecs.pipelines.negative_sampling import Sampler
-from tfrecs.pipelines.transforms import batch_seeds, check_batch_keys
+from tfrecs.pipelines.transforms import batch_seeds, check_batch_keys, epoch_key
 
 
 @dataclass
@@ -208,7 +208,7 @@ def _map_cloze(
         out.update(outputs(items, _cloze_choice(items, seed_pair, mask_probability, always_mask_last)))
         return out
 
-    return tf.data.Dataset.zip(dataset, batch_seeds(seed)).map(
+    return tf.data.Dataset.zip(dataset, batch_seeds(seed, key=epoch_key(dataset))).map(
         transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
 
@@ -316,7 +316,7 @@ def add_causal_negatives(
         )
         return out
 
-    return tf.data.Dataset.zip(dataset, batch_seeds(seed)).map(
+    return tf.data.Dataset.zip(dataset, batch_seeds(seed, key=epoch_key(dataset))).map(
         transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
 

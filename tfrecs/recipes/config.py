@@ -22,6 +22,9 @@ class TrainConfig:
         run_dir: where logs, checkpoints and backups go (None: no files).
         hparams: model hyper-parameter overrides by name (``--set dim=64``).
         data_dir, cache_dir: data source locations (see ``tfrecs.data.load_dataset``).
+        data: the user's own data instead of a named data set: keyword arguments of
+            ``tfrecs.data.from_files`` (``path``, ``user``, ``item``, ``timestamp``, ...);
+            ``dataset`` then only names it in figures.
         verbose: Keras progress-bar verbosity.
     """
 
@@ -38,6 +41,7 @@ class TrainConfig:
     data_dir: Optional[str] = None
     cache_dir: Optional[str] = None
     verbose: Any = "auto"
+    data: Optional[Dict[str, Any]] = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):

@@ -10,7 +10,7 @@ AUC weighted by rows; multi-task models: of the ``like`` task, plus the ``rating
 
 ``--set key=value`` takes the model's constructor keywords (``tfrecs.recipes.config.
 model_parameters``) and the training settings of ``CtrSettings`` (``epochs``,
-``batch_size``, ``learning_rate``, ``patience``; DIN also ``history_length``). Where a
+``batch_size``, ``learning_rate``, ``patience``, ``features``; DIN also ``history_length``). Where a
 recipe departs from the paper default it says so in ``CTR_RECIPES``:
 
 * ``xdeepfm``: CIN ``(100, 100)``, not the paper's Criteo ``(200, 200, 200)``: on this
@@ -26,7 +26,7 @@ Example::
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -64,12 +64,16 @@ class CtrSettings:
         batch_size: rows per training batch.
         learning_rate: Adam's learning rate.
         patience: epochs without a better validation AUC before stopping (best weights restored).
+        features: the features the model reads, e.g. ``user_id,item_id`` (None: the CTR
+            view's built-in features the data has columns for; a named feature the data
+            lacks is an error naming it).
     """
 
     epochs: int = 20
     batch_size: int = 1024
     learning_rate: float = 1e-3
     patience: int = 2
+    features: Optional[Tuple[str, ...]] = None
 
 
 @dataclass
@@ -157,7 +161,12 @@ def train_ctr(config: TrainConfig, name: str) -> TrainResult:
     recipe = CTR_RECIPES[name]
     model_kwargs, settings = recipe_settings(config, recipe.model, recipe.settings, recipe.model_defaults)
     split = load_split(config, CTR_SPLIT)
-    data = load_ctr_data(split, history_length=getattr(settings, "history_length", None), rating=recipe.multitask)
+    data = load_ctr_data(
+        split,
+        history_length=getattr(settings, "history_length", None),
+        rating=recipe.multitask,
+        features=settings.features,
+    )
     strategy = training.configure(config.strategy, config.precision)
     with strategy.scope():
         model = recipe.model(data.spec, features=list(data.features), **{**_wiring(recipe, data), **model_kwargs})

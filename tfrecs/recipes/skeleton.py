@@ -47,9 +47,17 @@ def recipe_settings(
 
 
 def load_split(config: TrainConfig, split: str) -> Split:
-    """``config.dataset`` split by ``split`` with ``config.seed``; seeds Python, NumPy and TensorFlow first."""
+    """``config.dataset`` (or the user's ``config.data``) split by ``split`` with ``config.seed``.
+
+    Seeds Python, NumPy and TensorFlow first.
+    """
     tf_keras.utils.set_random_seed(config.seed)
-    dataset = load_dataset(config.dataset, data_dir=config.data_dir, cache_dir=config.cache_dir, seed=config.seed)
+    if config.data:
+        from tfrecs.data import from_files
+
+        dataset = from_files(**config.data)
+    else:
+        dataset = load_dataset(config.dataset, data_dir=config.data_dir, cache_dir=config.cache_dir, seed=config.seed)
     return make_split(dataset, split, seed=config.seed)
 
 

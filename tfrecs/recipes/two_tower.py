@@ -3,7 +3,7 @@
 Settings -> view (``tfrecs.pipelines.TwoTowerData``) -> model (``TwoTower``) -> fit ->
 figures. ``--set key=value`` reaches the ``TwoTower`` keywords (``temperature``,
 ``query_units``, ...) and the training settings of ``TwoTowerSettings`` (``history_length``,
-``batch_size``, ...).
+``batch_size``, ``query_features``, ``candidate_features``, ...).
 
 Example::
 
@@ -12,7 +12,7 @@ Example::
 """
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import tensorflow as tf
 
@@ -36,6 +36,11 @@ class TwoTowerSettings:
         history_length: most recent training items in a user's ``history`` feature.
         learning_rate, batch_size, epochs: Adam and ``fit`` settings (``TrainConfig`` overrides them).
         patience: early-stopping patience on validation NDCG@10.
+        query_features: the query tower's features, e.g. ``user_id,history`` (None:
+            ``user_id``, the user table's columns and ``history``; a name the data lacks
+            is an error naming it).
+        candidate_features: the candidate tower's features, e.g. ``item_id,genres`` (None:
+            ``item_id`` and the item table's columns).
     """
 
     history_length: int = 50
@@ -43,6 +48,8 @@ class TwoTowerSettings:
     batch_size: int = 512
     epochs: int = 40
     patience: int = 3
+    query_features: Optional[Tuple[str, ...]] = None
+    candidate_features: Optional[Tuple[str, ...]] = None
 
 
 def build_model(
@@ -90,7 +97,12 @@ def train_two_tower(config: TrainConfig) -> TrainResult:
     model_kwargs, settings = recipe_settings(config, TwoTower, TwoTowerSettings())
     strategy = training.configure(strategy=config.strategy, precision=config.precision)
     split = load_split(config, "random")
-    data = TwoTowerData.from_split(split, settings.history_length)
+    data = TwoTowerData.from_split(
+        split,
+        settings.history_length,
+        query_features=settings.query_features,
+        candidate_features=settings.candidate_features,
+    )
     model = build_model(data, settings.learning_rate, strategy, **model_kwargs)
     fitted = fit_recipe(
         model,

@@ -17,6 +17,7 @@ and resume work.
 """
 
 from tfrecs.training.callbacks import (  # noqa: F401
+    EpochSeed,
     EpochTimer,
     EvaluationCallback,
     best_epoch,
@@ -52,6 +53,7 @@ from tfrecs.training.strategy import (  # noqa: F401
 )
 
 __all__ = [
+    "EpochSeed",
     "EpochTimer",
     "EvaluationCallback",
     "best_epoch",

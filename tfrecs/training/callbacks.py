@@ -290,6 +290,57 @@ class ResumableBackup(tf_keras.callbacks.BackupAndRestore):
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
+class EpochSeed(tf_keras.callbacks.Callback):
+    """Tells epoch-keyed datasets (``tfrecs.pipelines.transforms.EpochKey``) which epoch the fit is in.
+
+    The training views shuffle (and seed their negative and Cloze draws) by ``(seed, epoch)``;
+    this callback pins their key to the epoch Keras runs, including the epoch a resumed run
+    starts at, so a resumed run reads each epoch in the order an unbroken run does. The key
+    is pinned before each epoch's iterator is made (at the start of the fit, from the restored
+    backup, and at the end of every epoch for the next one), again at ``on_epoch_begin``, and
+    released when the fit ends. ``tfrecs.training.fit`` adds it when the training data carries
+    a key; with a plain ``model.fit`` add it yourself.
+
+    Example::
+
+        train = data.dataset("train", 1024, shuffle=True, seed=1)
+        model.fit(train, epochs=5, callbacks=[EpochSeed(epoch_keys(train))])
+    """
+
+    def __init__(self, keys: Sequence[Any]):
+        super().__init__()
+        self.keys = list(keys)
+
+    def _pin(self, epoch: int) -> None:
+        for key in self.keys:
+            key.pin(epoch)
+
+    def _starting_epoch(self) -> int:
+        state = getattr(self.model, "_training_state", None)  # set by BackupAndRestore at train begin
+        if state is None:
+            return 0
+        try:
+            from tf_keras.src.utils.mode_keys import ModeKeys
+
+            epoch, _ = state.maybe_load_initial_counters_from_ckpt(self.params.get("steps"), 0, mode=ModeKeys.TRAIN)
+            return max(int(epoch), 0)
+        except (AttributeError, ImportError, TypeError, ValueError):
+            return 0  # on_epoch_begin pins the right epoch before the first batch is read
+
+    def on_train_begin(self, logs=None):
+        self._pin(self._starting_epoch())
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._pin(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._pin(epoch + 1)  # the next epoch's iterator is made before its on_epoch_begin
+
+    def on_train_end(self, logs=None):
+        for key in self.keys:
+            key.release()
+
+
 def _write_atomically(path: str, write: Callable[[Any], None]) -> None:
     temporary = f"{path}.tmp-{os.getpid()}"
     with open(temporary, "wb") as handle:

@@ -21,8 +21,13 @@ A killed run started again with the same ``run_dir`` resumes from its last backu
 optimizer, the early-stopping state and best weights, best-checkpoint state and the epoch logs
 so far (``ResumableBackup``); the returned ``History`` holds every epoch of the run, counted
 from the original start, and a line on stderr says where it resumed. For a bit-identical
-resume, make each epoch's data order independent of how often the dataset was iterated
-before (e.g. ``shuffle(n, seed=s, reshuffle_each_iteration=False)``, or no shuffle).
+resume each epoch's data must be a function of the seed and the epoch only: the training
+views of ``tfrecs.pipelines`` are (``epoch_shuffled_batches``: their order and their negative
+and Cloze draws are keyed by ``(seed, epoch, batch)``), and ``fit`` pins their ``EpochKey`` to
+the epoch it runs (``EpochSeed``). A ``Dataset.shuffle(..., reshuffle_each_iteration=True)``
+restarts its sequence of orders in the new process; use ``epoch_shuffled_batches``, a fixed
+order or no shuffle. Dropout and other stateful random ops in the model also restart, so a
+model with dropout resumes to statistically equal, not identical, figures.
 """
 
 import os
@@ -32,7 +37,8 @@ import tensorflow as tf
 import tf_keras
 
 from tfrecs.core.errors import InputError
-from tfrecs.training.callbacks import ResumableBackup, default_callbacks, merge_resumed_history
+from tfrecs.pipelines.transforms import epoch_keys
+from tfrecs.training.callbacks import EpochSeed, ResumableBackup, default_callbacks, merge_resumed_history
 from tfrecs.training.strategy import check_global_batch_size, is_chief
 
 
@@ -139,7 +145,10 @@ def fit(
             e.g. ``monitor="val_auc"`` or ``"val_ndcg@10"`` (from ``evaluate_fn``).
         evaluate_fn, evaluate_every: extra validation figures, ``model -> {name: value}``.
         backup, backup_freq, checkpoints, tensorboard: switch the default callbacks.
-        callbacks: more callbacks, run after the default ones.
+        callbacks: more callbacks, run after the default ones. When ``train_data`` is built
+            from epoch-keyed batches (``tfrecs.pipelines.transforms.epoch_shuffled_batches``,
+            every training view) an ``EpochSeed`` is added, so each epoch's order is a
+            function of the seed and the epoch, resumed runs included.
         steps_per_epoch, validation_steps, validation_freq: as in ``model.fit``.
         global_batch_size: skips inferring it from ``train_data``.
         verbose: Keras progress-bar mode; non-chief workers are always silent.
@@ -184,6 +193,9 @@ def fit(
         tensorboard=tensorboard,
         extra=list(callbacks),
     )
+    keys = epoch_keys(train_data)
+    if keys and not any(isinstance(c, EpochSeed) for c in all_callbacks):
+        all_callbacks.append(EpochSeed(keys))  # last: after the backup has restored the epoch
     try:
         history = model.fit(
             train_data,
