@@ -96,3 +96,33 @@ def test_train_data_options_become_the_train_config_data(monkeypatch, capsys, tm
     assert _last_json(capsys)["dataset"] == "my_clicks"
     assert main(argv + ["--dataset", "clicks"]) == 0
     assert seen["config"].dataset == "clicks" and seen["config"].data["name"] == "clicks"
+
+
+def test_two_stage_export_shows_a_user_with_the_rankers_user_features(capsys, tmp_path, ml100k):
+    """The re-ranker reads user features (age, gender, occupation, zip_code) the query tower does not."""
+    argv = [
+        "export",
+        "--model",
+        "two_tower",
+        "--rerank",
+        "deepfm",
+        "--epochs",
+        "1",
+        "--num-candidates",
+        "20",
+        "--k",
+        "5",
+        "--index",
+        "brute_force",
+        "--export-root",
+        str(tmp_path),
+        "--show-user",
+        "196",
+        "--verbose",
+        "0",
+        "--no-warmup",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    shown = [line for line in out.splitlines() if line.strip()[:3].strip(". ").isdigit()]
+    assert "top recommendations for user 196" in out and len(shown) == 5

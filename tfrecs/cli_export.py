@@ -160,7 +160,12 @@ def _show_user(path: str, artifacts: Any, user_id: str) -> None:
     raw_ids = train.user_index.ids
     user = np.asarray([user_id]).astype(raw_ids.dtype)
     row = int(train.user_index.lookup(user)[0])
-    query = {name: values[row] for name, values in per_user.items()}
+    query = {}
+    if train.users is not None:  # the user's table row: features a re-ranker reads beside the query tower's
+        table_row = np.flatnonzero(np.asarray(train.users["user_id"]) == user[0])
+        if len(table_row):
+            query = {name: np.asarray(values)[table_row[0]] for name, values in train.users.items()}
+    query.update({name: values[row] for name, values in per_user.items()})
     seen = train.interactions["item_id"][train.interactions["user_id"] == user[0]]
     print(f"top recommendations for user {user_id} from the reloaded export (its {len(seen)} training items excluded):")
     for answer in top_k_from_export(path, query, exclude_item_ids=seen):

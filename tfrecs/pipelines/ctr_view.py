@@ -56,6 +56,7 @@ from tfrecs.data.histories import event_histories, id_dtype, pad_ids
 from tfrecs.data.splits import Split
 from tfrecs.pipelines.transforms import epoch_shuffled_batches
 from tfrecs.pipelines.two_tower_view import declare_feature
+from tfrecs.pipelines.transforms import feature_names
 
 LABEL = "label"
 HISTORY = "history"
@@ -152,15 +153,6 @@ def _labels(joined: Columns) -> np.ndarray:
     return check_binary_labels(joined[RATING] >= POSITIVE_RATING)
 
 
-def _as_names(features: Union[None, str, Sequence[str]]) -> Optional[List[str]]:
-    """``"a,b"`` / ``("a", "b")`` -> ``["a", "b"]`` (None stays None)."""
-    if features is None:
-        return None
-    if isinstance(features, str):
-        return [name.strip() for name in features.split(",") if name.strip()]
-    return [str(name) for name in features]
-
-
 def _fit_dtype(feature: Feature, values: np.ndarray) -> Feature:
     """A built-in categorical / sequence declaration with the id dtype of the data's column."""
     if feature.kind == "categorical" and values.dtype != object:
@@ -192,7 +184,7 @@ def declared_features(columns: Columns, features: Union[None, str, Sequence[str]
         [f.name for f in declared_features({"user_id": u, "item_id": i, "rating": r})]  # user_id, item_id
     """
     builtin = {feature.name: feature for feature in ctr_features()}
-    names = _as_names(features)
+    names = feature_names(features)
     if names is None:
         return [_fit_dtype(f, columns[f.name]) for f in builtin.values() if f.name in columns]
     if not names:

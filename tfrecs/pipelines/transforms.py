@@ -19,7 +19,7 @@ Example::
     seeded = tf.data.Dataset.zip(batches, batch_seeds(7, key=epoch_key(batches)))  # (batch, seed [2])
 """
 
-from typing import List, Mapping, Optional
+from typing import List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
@@ -206,3 +206,17 @@ def check_batch_keys(dataset: tf.data.Dataset, *keys: str, rank: int = 1) -> Non
             f"feature {keys[0]!r} must have rank {rank} with the batch first (batch the dataset "
             f"first), got shape {spec[keys[0]].shape}"
         )
+
+
+def feature_names(features: Union[None, str, Sequence[str]]) -> Optional[List[str]]:
+    """``"a,b"`` / ``("a", "b")`` -> ``["a", "b"]``; None stays None (the views' ``features=`` arguments).
+
+    Example::
+
+        feature_names("user_id, item_id")   # ["user_id", "item_id"]
+    """
+    if features is None:
+        return None
+    if isinstance(features, str):
+        return [name.strip() for name in features.split(",") if name.strip()]
+    return [str(name) for name in features]

@@ -40,6 +40,7 @@ from tfrecs.data.splits import Split
 from tfrecs.pipelines.id_view import ScoreFn, factorized_score_fn
 from tfrecs.pipelines.negative_sampling import add_sampling_probability, item_counts, sampling_probabilities
 from tfrecs.pipelines.transforms import epoch_shuffled_batches
+from tfrecs.pipelines.transforms import feature_names
 
 HISTORY = "history"
 TEXT_COLUMNS = ("title",)
@@ -77,15 +78,6 @@ def _table_columns(table: Optional[Columns], id_column: str, ids: np.ndarray) ->
     if table is not None:
         columns.update({k: v for k, v in table.items() if k != id_column})
     return columns
-
-
-def _as_names(features: Union[None, str, Sequence[str]]) -> Optional[List[str]]:
-    """``"a,b"`` / ``("a", "b")`` -> ``["a", "b"]`` (None stays None)."""
-    if features is None:
-        return None
-    if isinstance(features, str):
-        return [name.strip() for name in features.split(",") if name.strip()]
-    return [str(name) for name in features]
 
 
 def _chosen(names: Optional[List[str]], available: List[str], default: List[str], argument: str) -> List[str]:
@@ -161,12 +153,12 @@ class TwoTowerData:
         if clash:
             raise ValueError(f"user and item tables share column name(s) {clash}; rename them")
         query = _chosen(
-            _as_names(query_features),
+            feature_names(query_features),
             list(users) + [HISTORY],
             [k for k in users if k not in SKIPPED_COLUMNS] + [HISTORY],
             "query_features",
         )
-        candidate = _chosen(_as_names(candidate_features), list(items), list(items), "candidate_features")
+        candidate = _chosen(feature_names(candidate_features), list(items), list(items), "candidate_features")
         titles = items.get("title")
         users = {k: v for k, v in users.items() if k in query}
         items = {k: v for k, v in items.items() if k in candidate or k == ITEM_ID}  # raw ids: always
