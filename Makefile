@@ -27,8 +27,8 @@ run: venv
 	@$(BIN)/tfrecs --brief export --model two_tower --dataset ml-100k --index scann --k 10 --show-user 196
 
 test: venv
-	$(BIN)/ruff check tfrecs tests benchmarks pipelines
-	$(BIN)/ruff format --check tfrecs tests benchmarks pipelines
+	$(BIN)/ruff check tfrecs tests benchmarks pipelines docs/*.py
+	$(BIN)/ruff format --check tfrecs tests benchmarks pipelines docs/*.py
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q tests
 

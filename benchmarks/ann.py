@@ -10,14 +10,14 @@ recall@10 of ScaNN is measured against it. The tuned default (``tune_scann``) is
 plus a sweep of ``num_leaves_to_search`` to show the recall / speed trade-off.
 
 Run: ``nice -n 5 .venv/bin/python benchmarks/ann.py`` (about 5 minutes on 2 cores);
-writes benchmarks/results/ann.{md,json}; the last line is JSON.
+writes benchmarks/results/ann.{md,json}; the last line is JSON. On a busy machine nothing is
+written (``--allow-busy`` writes the results marked busy; rule in ``benchmarks/machine.py``).
 """
 
 import argparse
 import json
 import os
 import pathlib
-import platform
 import shutil
 import tempfile
 import time
@@ -32,6 +32,8 @@ import tensorflow as tf  # noqa: E402
 
 from tfrecs.export import export_retrieval  # noqa: E402
 from tfrecs.models.base import RetrievalModel  # noqa: E402
+
+import machine  # noqa: E402  - benchmarks/machine.py: load watch and results gate
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 
@@ -90,7 +92,7 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
     return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found, exact)]))
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-candidates", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=64)
@@ -101,8 +103,21 @@ def main() -> None:
     parser.add_argument("--sweep", type=int, nargs="*", default=[20], help="extra num_leaves_to_search values")
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--out", default=str(RESULTS))
-    args = parser.parse_args()
+    return machine.add_argument(parser)
 
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    with machine.Watch() as watch:
+        machine.record_or_exit(watch, args.allow_busy)  # a busy machine: refuse before the minutes of work
+        figures = measure(args)
+    figures["machine"] = machine.record_or_exit(watch, args.allow_busy)
+    write_results(pathlib.Path(args.out), figures)
+    print(json.dumps(figures))
+
+
+def measure(args) -> dict:
+    """The figures of one run (everything but the machine record)."""
     rng = np.random.default_rng(args.seed)
     centers = rng.standard_normal((args.clusters, args.dim), dtype=np.float32)
     candidates = {
@@ -175,16 +190,9 @@ def main() -> None:
             "brute_force_export_mb": brute["export_mb"],
             "scann_params": tuned["params"],
             "runs": rows,
-            "machine": {
-                "cpus": os.cpu_count(),
-                "platform": platform.platform(),
-                "load_average": os.getloadavg(),
-                "tensorflow": tf.__version__,
-            },
         }
     )
-    write_results(pathlib.Path(args.out), figures)
-    print(json.dumps(figures))
+    return figures
 
 
 def write_results(directory: pathlib.Path, figures: dict) -> None:
@@ -193,6 +201,7 @@ def write_results(directory: pathlib.Path, figures: dict) -> None:
     lines = [
         "# ANN benchmark: ScaNN inside the SavedModel vs the brute-force export",
         "",
+        *machine.warning_lines(figures["machine"]),
         f"{figures['num_candidates']:,} clustered synthetic candidates (dim {figures['dim']}), "
         f"{figures['num_queries']:,} queries, k={figures['k']}, batches of {figures['batch_size']}, "
         f"seed {figures['seed']}; the exports reloaded with `tf.saved_model.load` and queried through "
@@ -211,8 +220,8 @@ def write_results(directory: pathlib.Path, figures: dict) -> None:
     lines += [
         "",
         f"Tuned ScaNN: recall@10 {figures['scann_recall@10']}, {figures['qps_ratio']}x the queries/s of "
-        f"brute force. Machine: {figures['machine']}. Absolute speeds and build times follow the machine's "
-        "load (other jobs share its cores); the exports take turns batch by batch, so the ratio is fair.",
+        f"brute force. Machine: {machine.describe(figures['machine'])}. Absolute speeds and build times "
+        "follow the machine's load (other jobs share its cores); the exports take turns batch by batch, so the ratio is fair.",
         "",
     ]
     (directory / "ann.md").write_text("\n".join(lines))

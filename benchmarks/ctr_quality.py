@@ -11,14 +11,14 @@ recipe yet is reported as missing.
 
 Run: ``.venv/bin/python benchmarks/ctr_quality.py [--models din mmoe] [--epochs N]``; writes
 ``benchmarks/results/ctr_ml100k.{md,json}`` after every model (rows of models not run now are
-kept from the previous file unless ``--fresh``) and prints the JSON last.
+kept from the previous file unless ``--fresh``) and prints the JSON last. On a busy machine nothing
+is written (``--allow-busy`` writes the rows marked busy; rule in ``benchmarks/machine.py``).
 """
 
 import argparse
 import json
 import os
 import pathlib
-import platform
 import time
 import traceback
 
@@ -26,6 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tfrecs  # noqa: E402,F401  - before TensorFlow
 from tfrecs.recipes import TrainConfig, get_recipe  # noqa: E402
+
+import machine  # noqa: E402  - benchmarks/machine.py: load watch and results gate
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 MODELS = ("wide_deep", "deepfm", "xdeepfm", "dcn", "dcn_v2", "din", "mmoe", "shared_bottom")
@@ -68,6 +70,9 @@ def markdown(summary: dict) -> str:
     lines = [
         "# CTR quality on ML-100K (CTR view)",
         "",
+        *machine.warning_lines(
+            summary.get("machine", {}), [name for name, row in rows.items() if row.get("machine_quiet") is False]
+        ),
         "Label = rating >= 4; split `random-global` 80,000 / 10,000 / 10,000, seed 2020; test rows. "
         "Each model trained by its recipe (Adam, early stopping on validation AUC with patience 2, best "
         "weights; at most 20 epochs, or the cap shown). "
@@ -102,15 +107,15 @@ def markdown(summary: dict) -> str:
             )
     lines += [
         "",
-        f"Machine: {summary['machine']}. Seconds per epoch leave out the first (tracing) epoch "
-        "and depend on the machine's load (2 cores shared with other jobs; each row's load average "
-        "and finishing time are in the .json).",
+        f"Machine: {machine.describe(summary.get('machine', {}))}. Seconds per epoch leave out the first (tracing) "
+        "epoch and depend on the machine's load (2 cores shared with other jobs; each row's verdict "
+        "(`machine_quiet`) and finishing time are in the .json).",
         "",
     ]
     return "\n".join(lines)
 
 
-def main(argv=None) -> dict:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=list(MODELS) + [row for row, _, _ in VARIANTS])
     parser.add_argument("--epochs", type=int, default=None, help="cap on epochs (default: each recipe's own)")
@@ -119,7 +124,11 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--fresh", action="store_true", help="drop rows of earlier runs (default: keep the rows of models not run now)"
     )
-    args = parser.parse_args(argv)
+    return machine.add_argument(parser)
+
+
+def main(argv=None) -> dict:
+    args = build_parser().parse_args(argv)
     variants = {row: (recipe, hparams) for row, recipe, hparams in VARIANTS}
     summary = {
         "benchmark": "ctr_quality",
@@ -128,11 +137,6 @@ def main(argv=None) -> dict:
         "protocol": "ctr-random-global",
         "seed": SEED,
         "command": "python benchmarks/ctr_quality.py" + (f" --epochs {args.epochs}" if args.epochs else ""),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average": [round(x, 2) for x in os.getloadavg()],
-        },
         "models": {},
     }
     out = pathlib.Path(args.out)
@@ -144,17 +148,21 @@ def main(argv=None) -> dict:
         return summary
     if previous.exists() and not args.fresh:
         summary["models"] = json.loads(previous.read_text()).get("models", {})
-    for row in args.models:
-        recipe, hparams = variants.get(row, (row, {}))
-        print(f"== {row}", flush=True)
-        summary["models"][row] = {
-            **run_one(row, recipe, hparams, args),
-            "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "load_average": [round(x, 2) for x in os.getloadavg()],
-        }
-        print(json.dumps({row: summary["models"][row]}), flush=True)
-        (out / "ctr_ml100k.json").write_text(json.dumps(summary, indent=1) + "\n")
-        (out / "ctr_ml100k.md").write_text(markdown(summary))
+    with machine.Watch() as watch:
+        machine.record_or_exit(watch, args.allow_busy)  # a busy machine: refuse before the minutes of work
+        for row in args.models:
+            recipe, hparams = variants.get(row, (row, {}))
+            print(f"== {row}", flush=True)
+            figures = run_one(row, recipe, hparams, args)
+            summary["machine"] = machine.record_or_exit(watch, args.allow_busy)
+            summary["models"][row] = {
+                **figures,
+                "finished_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "machine_quiet": summary["machine"]["quiet"],
+            }
+            print(json.dumps({row: summary["models"][row]}), flush=True)
+            (out / "ctr_ml100k.json").write_text(json.dumps(summary, indent=1) + "\n")
+            (out / "ctr_ml100k.md").write_text(markdown(summary))
     print(json.dumps(summary))
     return summary
 

@@ -16,7 +16,8 @@ data). Reported per run: the median examples/s over the timed epochs (all but th
 which traces), the held-out AUC's mean and standard deviation over the seeds (at this
 training length the seed alone moves a dense-Adam AUC by several thousandths, so single
 runs cannot resolve a 0.001 difference), and the fraction of the machine's measured dense
-matmul rate the model's training FLOPs reach. Ratios are against DeepCTR in the same run.
+matmul rate the model's training FLOPs reach. Ratios are against DeepCTR in the same run. On a busy
+machine nothing is written (``--allow-busy`` writes the results marked busy; ``benchmarks/machine.py``).
 
 Usage::
 
@@ -28,7 +29,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import sys
 import time
 
@@ -45,6 +45,8 @@ from tfrecs.evaluation.ctr_metrics import auc  # noqa: E402
 from tfrecs.models import DCNv2, DeepFM  # noqa: E402
 from tfrecs.training import make_optimizer  # noqa: E402  ("adam": Keras' Adam; "lazy_adam": row-sparse updates)
 from tfrecs.training.callbacks import EpochTimer  # noqa: E402
+
+import machine  # noqa: E402  - benchmarks/machine.py: load watch and results gate
 
 NUMERIC = [f"I{j + 1}" for j in range(NUM_NUMERIC)]
 CATEGORICAL = [f"C{f + 1}" for f in range(NUM_CATEGORICAL)]
@@ -244,7 +246,7 @@ def run_one(run_name, args, spec, train, test, test_labels, flops, deepctr_flops
         tf_keras.mixed_precision.set_global_policy("float32")
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train-batches", type=int, default=30)
     parser.add_argument("--test-batches", type=int, default=10)
@@ -277,8 +279,29 @@ def main(argv=None):
     )
     parser.add_argument("--jit", action="store_true", help="jit_compile the tfrecs train step")
     parser.add_argument("--quick", action="store_true", help="do not write benchmarks/results")
-    args = parser.parse_args(argv)
+    return machine.add_argument(parser)
 
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    with machine.Watch() as watch:
+        if not args.quick:  # a busy machine: refuse before the minutes of work
+            machine.record_or_exit(watch, args.allow_busy)
+        summary = measure(args)
+    if args.quick:
+        summary["machine"] = watch.record()
+    else:
+        summary["machine"] = machine.record_or_exit(watch, args.allow_busy)
+        os.makedirs(RESULTS, exist_ok=True)
+        with open(os.path.join(RESULTS, "ctr_throughput.json"), "w") as handle:
+            json.dump(summary, handle, indent=1)
+        with open(os.path.join(RESULTS, "ctr_throughput.md"), "w") as handle:
+            handle.write(markdown(summary))
+    print(json.dumps(summary))
+
+
+def measure(args) -> dict:
+    """The figures of one run (everything but the machine record)."""
     peaks = {"float32": matmul_rate(tf.float32), "mixed_bfloat16": matmul_rate(tf.bfloat16)}
     print(json.dumps({"matmul_gflops_per_s": {k: round(v, 1) for k, v in peaks.items()}}), flush=True)
     width = args.dim + 1  # embedding + first-order weight
@@ -332,21 +355,9 @@ def main(argv=None):
         "model_seeds": args.model_seeds,
         "keras_adam_step": adam_layout,
         "matmul_gflops_per_s": {k: round(v, 1) for k, v in peaks.items()},
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average": os.getloadavg(),
-            "tensorflow": tf.__version__,
-        },
         "results": results,
     }
-    if not args.quick:
-        os.makedirs(RESULTS, exist_ok=True)
-        with open(os.path.join(RESULTS, "ctr_throughput.json"), "w") as handle:
-            json.dump(summary, handle, indent=1)
-        with open(os.path.join(RESULTS, "ctr_throughput.md"), "w") as handle:
-            handle.write(markdown(summary))
-    print(json.dumps(summary))
+    return summary
 
 
 def markdown(summary) -> str:
@@ -354,11 +365,12 @@ def markdown(summary) -> str:
     lines = [
         "# CTR training throughput (tfrecs vs DeepCTR 0.9.4, one script run)",
         "",
+        *machine.warning_lines(summary["machine"]),
         f"Synthetic Criteo schema, {summary['train_examples']} train / {summary['test_examples']} held-out rows, "
         f"vocabulary {summary['vocabulary']} per field, embedding {summary['embedding_dim']}, MLP {summary['hidden']}, "
         f"batch {summary['batch_size']}, lr 1e-3, {summary['epochs']} epochs (first one untimed), every run once per "
         f"initial-weight seed {seeds} (interleaved, same data): median examples/s, AUC mean ± std over the seeds. "
-        f"Matmul 2048^2: {summary['matmul_gflops_per_s']} GFLOP/s. Machine: {summary['machine']}.",
+        f"Matmul 2048^2: {summary['matmul_gflops_per_s']} GFLOP/s. Machine: {machine.describe(summary['machine'])}.",
         "",
         "| run | examples/s | held-out AUC | GFLOP/s | fraction of matmul rate | ratios vs DeepCTR |",
         "|---|---|---|---|---|---|",

@@ -5,9 +5,11 @@ with test positives and masked training items at those datasets' densities. The 
 is timed after one warm-up call (tracing); both paths' results are compared. The sampled
 protocol (100 uniform negatives per test pair) is timed at ML-100K size too.
 
-Run: ``.venv/bin/python benchmarks/evaluation_speed.py``; the last line is JSON.
+Run: ``.venv/bin/python benchmarks/evaluation_speed.py``; the last line is JSON (not printed when
+the machine was busy, unless ``--allow-busy``).
 """
 
+import argparse
 import importlib.util
 import json
 import os
@@ -22,6 +24,8 @@ import tfrecs  # noqa: E402,F401  - before TensorFlow
 import tensorflow as tf  # noqa: E402
 
 from tfrecs.evaluation import RankingTargets, evaluate_full_ranking, evaluate_sampled, sample_negatives  # noqa: E402
+
+import machine  # noqa: E402  - benchmarks/machine.py: load watch and results gate
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 KS = (10, 20)
@@ -65,7 +69,21 @@ def best_seconds(fn, repeats):
     return min(times), result
 
 
-def main():
+def build_parser() -> argparse.ArgumentParser:
+    return machine.add_argument(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    with machine.Watch() as watch:
+        machine.record_or_exit(watch, args.allow_busy)  # a busy machine: refuse before the work
+        figures = measure()
+    figures["machine"] = machine.record_or_exit(watch, args.allow_busy)
+    print(json.dumps(figures))
+
+
+def measure() -> dict:
+    """The figures of one run (everything but the machine record)."""
     reference_full_ranking = load_numpy_reference()
     figures = {
         "benchmark": "evaluation_speed",
@@ -119,7 +137,7 @@ def main():
                     f"{name}_evaluate_sampled_seconds": round(sampled_seconds, 4),
                 }
             )
-    print(json.dumps(figures))
+    return figures
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ of the fastest model that consumes it: by default tfrecs DeepFM (LazyAdam, float
 ``--training-rate`` replaces it. Windowing is judged against ``--sequence-training-rate``
 (windows/s of the fastest sequential model) when given.
 
-Run: ``.venv/bin/python benchmarks/pipeline_throughput.py``; the last line is JSON.
+Run: ``.venv/bin/python benchmarks/pipeline_throughput.py``; the last line is JSON (not printed when
+the machine was busy, unless ``--allow-busy``).
 """
 
 import argparse
@@ -50,6 +51,8 @@ from tfrecs.pipelines import (
     user_sequences,
     write_tfrecords,
 )
+
+import machine  # noqa: E402  - benchmarks/machine.py: load watch and results gate
 
 DEEPFM_EXAMPLES_PER_SECOND = 29_400  # benchmarks/results/ctr_throughput.md: tfrecs DeepFM, batch 4096
 
@@ -178,7 +181,7 @@ def bench_windowing(num_users, num_items, epochs):
     }
 
 
-def main():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="Criteo rows written and read")
     parser.add_argument("--epochs", type=int, default=3, help="passes per stage (best is kept)")
@@ -194,7 +197,20 @@ def main():
         type=float,
         help="windows/s of the fastest sequential model (SASRec / BERT4Rec) consuming the windows",
     )
-    args = parser.parse_args()
+    return machine.add_argument(parser)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    with machine.Watch() as watch:
+        machine.record_or_exit(watch, args.allow_busy)  # a busy machine: refuse before the work
+        figures = measure(args)
+    figures["machine"] = machine.record_or_exit(watch, args.allow_busy)
+    print(json.dumps(figures))
+
+
+def measure(args) -> dict:
+    """The figures of one run (everything but the machine record)."""
     figures = {
         "benchmark": "pipeline_throughput",
         "split": "synthetic",
@@ -225,7 +241,7 @@ def main():
             f"{stage}: {rate / reference:.1f}x the training rate {reference:,.0f} {unit}/s "
             f"({'meets' if rate >= 5 * reference else 'BELOW'} the 5x bar)"
         )
-    print(json.dumps(figures))
+    return figures
 
 
 if __name__ == "__main__":

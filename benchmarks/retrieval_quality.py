@@ -15,25 +15,24 @@ Usage::
     python benchmarks/retrieval_quality.py                       # two_tower neumf lightgcn
     python benchmarks/retrieval_quality.py --models two_tower --set two_tower.temperature=0.1
 
-The last line printed is the JSON of the rows measured in this run.
+The last line printed is the JSON of the rows measured in this run. On a busy machine nothing is
+written (``--allow-busy`` writes the rows marked busy; rule in ``benchmarks/machine.py``).
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import time
 from typing import Dict, List, Optional, Sequence
-
-import tensorflow as tf
 
 import tfrecs  # noqa: F401  - before tensorflow
 from tfrecs.data import load_dataset, make_split
 from tfrecs.evaluation import evaluate_protocol
 from tfrecs.models.popularity import Popularity
 from tfrecs.recipes import TrainConfig, get_recipe, parse_overrides, train
+
+import machine  # benchmarks/machine.py: load watch and results gate
 
 DEFAULT_MODELS = ("two_tower", "neumf", "lightgcn")
 PROTOCOL, DATASET, SEED = "random-full", "ml-100k", 2020
@@ -45,17 +44,6 @@ REFERENCES = [  # published figures, other protocols: context only, not measured
     "BPR 0.442 (their precision/recall differ in definition and split; not comparable one to one).",
     "RecBole, ML-100K, random 80/10/10 by user, full ranking: BPR-MF about Recall@10 0.20, NDCG@10 0.24.",
 ]
-
-
-def machine() -> Dict[str, object]:
-    """Where the figures were measured."""
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "tensorflow": tf.__version__,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
 
 
 def parse_model_overrides(pairs: Sequence[str], models: Sequence[str]) -> Dict[str, Dict[str, object]]:
@@ -121,6 +109,9 @@ def markdown(table: Dict[str, object]) -> str:
     lines = [
         "# Retrieval quality on ML-100K (`random-full`)",
         "",
+        *machine.warning_lines(
+            table["machine"], [name for name, r in sorted(rows.items()) if r.get("machine_quiet") is False]
+        ),
         f"Implicit feedback (all {table['interactions']} ratings are interactions), per-user random 80/10/10 split "
         f"(seed {table['seed']}; train / valid / test = {table['sizes']}), full ranking over all "
         f"{table['num_items']} items with training and validation items masked; RecBole metric definitions. "
@@ -149,7 +140,7 @@ def markdown(table: Dict[str, object]) -> str:
         lines.append(f"- `{name}`: `{json.dumps(rows[name]['hparams'], sort_keys=True)}`")
     lines += ["", "Published reference points (other protocols; context only):", ""]
     lines += [f"- {text}" for text in REFERENCES]
-    lines += ["", f"Machine: {json.dumps(table['machine'], sort_keys=True)}", ""]
+    lines += ["", f"Machine: {machine.describe(table['machine'])}", ""]
     return "\n".join(lines)
 
 
@@ -160,7 +151,7 @@ def load_existing(path: str) -> Dict[str, object]:
         return json.load(handle)
 
 
-def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -174,15 +165,25 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
         help="hyper-parameter override of one model, e.g. two_tower.temperature=0.1",
     )
     parser.add_argument("--output-dir", default=RESULTS, help="where retrieval_ml100k.{md,json} are merged")
-    args = parser.parse_args(argv)
+    return machine.add_argument(parser)
+
+
+def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
+    args = build_parser().parse_args(argv)
     overrides = parse_model_overrides(args.set, args.models)
 
-    split = make_split(load_dataset(DATASET), "random", seed=SEED)
-    floor_figures = evaluate_protocol(Popularity.from_dataset(split.train), split, PROTOCOL, ks=(10, 20))
-    floor = {k: float(floor_figures[k]) for k in METRICS}
-    measured: Dict[str, object] = {"pop": row(floor_figures, floor, status="ok", seed=SEED)}
-    for name in args.models:
-        measured[name] = run_model(name, overrides.get(name, {}), args.epochs, floor)
+    with machine.Watch() as watch:
+        machine.record_or_exit(watch, args.allow_busy)  # a busy machine: refuse before the minutes of work
+        split = make_split(load_dataset(DATASET), "random", seed=SEED)
+        floor_figures = evaluate_protocol(Popularity.from_dataset(split.train), split, PROTOCOL, ks=(10, 20))
+        floor = {k: float(floor_figures[k]) for k in METRICS}
+        measured: Dict[str, object] = {"pop": row(floor_figures, floor, status="ok", seed=SEED)}
+        for name in args.models:
+            measured[name] = run_model(name, overrides.get(name, {}), args.epochs, floor)
+    record = machine.record_or_exit(watch, args.allow_busy)
+    for figures in measured.values():
+        if figures.get("status") == "ok":
+            figures["machine_quiet"] = record["quiet"]
 
     os.makedirs(args.output_dir, exist_ok=True)
     json_path = os.path.join(args.output_dir, f"{NAME}.json")
@@ -199,7 +200,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
             "interactions": len(split.train) + len(split.valid) + len(split.test),
             "sizes": split.sizes(),
             "num_items": split.train.num_items,
-            "machine": machine(),
+            "machine": record,
             "references": REFERENCES,
             "rows": rows,
         }

@@ -4,7 +4,8 @@ Protocols: ``loo-full`` (full ranking over all items, the user's train + valid i
 and ``loo-sampled`` (each test item among 100 uniform negatives, for comparison with papers).
 Each model is trained once by its recipe (early stopping on validation NDCG@10) and the
 same weights are scored on both protocols. Writes ``benchmarks/results/sequential_ml100k.{md,json}``
-after every row, so a cut-short run still leaves its finished rows.
+after every row, so a cut-short run still leaves its finished rows. On a busy machine nothing more is
+written (``--allow-busy`` writes the rows marked busy; rule in ``benchmarks/machine.py``).
 
 Each ``--runs`` entry is ``model:k=v,k=v`` (``--set`` overrides: model keywords and the
 recipe's training settings); SASRec runs share one
@@ -21,7 +22,6 @@ Usage::
 import argparse
 import json
 import os
-import platform
 import time
 
 import tfrecs  # noqa: F401  - before tensorflow
@@ -31,6 +31,8 @@ from tfrecs.models import Popularity
 from tfrecs.pipelines import SequenceData
 from tfrecs.recipes import TrainConfig, train
 from tfrecs.recipes.sequential_common import sequential_score_fn
+
+import machine  # benchmarks/machine.py: load watch and results gate
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 OBJECTIVES = ("ce", "bce", "gbce", "sampled_softmax")
@@ -42,23 +44,14 @@ ANCHORS = (
 )
 
 
-def machine() -> dict:
-    return {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "load_average_at_start": os.getloadavg(),
-    }
-
-
-def write(rows, args, info):
+def write(rows, args, record):
     os.makedirs(RESULTS, exist_ok=True)
     payload = {
         "dataset": "ml-100k",
         "split": "test",
         "protocols": ["loo-full", "loo-sampled"],
         "seed": args.seed,
-        "machine": info,
+        "machine": record,
         "rows": rows,
         "anchors": ANCHORS,
     }
@@ -67,10 +60,13 @@ def write(rows, args, info):
     lines = [
         "# Sequential models on ML-100K (leave-one-out by time)",
         "",
+        *machine.warning_lines(
+            record, [f"{r['model']}/{r.get('objective', '-')}" for r in rows if r.get("machine_quiet") is False]
+        ),
         "Test split; `loo-full` = full ranking over all 1,682 items with the user's train + valid items masked "
         "(RecBole-compatible HR/NDCG/MRR); `loo-sampled` = the test item among 100 uniform negatives. "
-        f"Seed {args.seed}. Early stopping on validation NDCG@10. Machine: {info['cpus']} shared CPU cores "
-        f"(load average at start {info['load_average_at_start'][0]:.1f}), so seconds/epoch include contention.",
+        f"Seed {args.seed}. Early stopping on validation NDCG@10. Machine: {machine.describe(record)}; "
+        "the CPU cores are shared, so seconds/epoch include contention.",
         "",
         "| model | objective | "
         + " | ".join(f"full {m}" for m in METRICS)
@@ -98,7 +94,7 @@ def pick(figures, names):
     return {name: float(figures[name]) for name in names}
 
 
-def main():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument(
@@ -113,8 +109,28 @@ def main():
     parser.add_argument(
         "--name", default="sequential_ml100k", help="results file name (benchmarks/results/NAME.{md,json})"
     )
-    args = parser.parse_args()
-    info = machine()
+    return machine.add_argument(parser)
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with machine.Watch() as watch:
+        machine.record_or_exit(watch, args.allow_busy)  # a busy machine: refuse before the minutes of work
+        rows = measure(parser, args, watch)
+    print(
+        json.dumps(
+            {
+                "split": "test",
+                "rows": len(rows),
+                **{f"{r['model']}/{r.get('objective', '-')}/ndcg@10": r["loo-full"]["ndcg@10"] for r in rows},
+            }
+        )
+    )
+
+
+def measure(parser, args, watch):
+    """Scores popularity and every ``--runs`` entry; writes the results after each row."""
     from tfrecs.recipes.config import parse_overrides
 
     split = make_split(load_dataset("ml-100k"), "loo", seed=args.seed)
@@ -130,7 +146,9 @@ def main():
     if args.append and os.path.exists(os.path.join(RESULTS, f"{args.name}.json")):
         with open(os.path.join(RESULTS, f"{args.name}.json")) as handle:
             rows += [row for row in json.load(handle)["rows"] if row["model"] != "pop"]
-    write(rows, args, info)
+    record = machine.record_or_exit(watch, args.allow_busy)
+    rows[0]["machine_quiet"] = record["quiet"]
+    write(rows, args, record)
     budgets = {"sasrec": args.sasrec_epochs, "bert4rec": args.bert4rec_epochs}
     runs = []
     for entry in args.runs:
@@ -148,6 +166,7 @@ def main():
         sampled = evaluate_protocol(score_fn, split, "loo-sampled", ks=(10,))
         figures = result.figures
         curve = [round(v, 4) for v in result.history.get("val_ndcg@10", [])]
+        record = machine.record_or_exit(watch, args.allow_busy)
         rows.append(
             {
                 "model": model,
@@ -161,19 +180,12 @@ def main():
                 "best_val_ndcg@10": max(curve) if curve else None,
                 "val_ndcg@10": curve,
                 "settings": " ".join(f"{k}={v}" for k, v in hparams.items() if k != "objective") + f" epochs<={epochs}",
+                "machine_quiet": record["quiet"],
             }
         )
         print(json.dumps(rows[-1]), flush=True)
-        write(rows, args, info)
-    print(
-        json.dumps(
-            {
-                "split": "test",
-                "rows": len(rows),
-                **{f"{r['model']}/{r.get('objective', '-')}/ndcg@10": r["loo-full"]["ndcg@10"] for r in rows},
-            }
-        )
-    )
+        write(rows, args, record)
+    return rows
 
 
 if __name__ == "__main__":

@@ -287,3 +287,28 @@ def test_own_data_mistakes_are_one_line_exit_2(tmp_path, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("tfrecs: error:") and message.format(tmp=tmp_path) in err[0], err
+
+
+def make_run_commands():
+    """The commands of the Makefile's ``run`` target, as argument lists after ``tfrecs``."""
+    makefile = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Makefile")
+    lines = open(makefile, encoding="utf-8").read().split("\nrun:", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    commands = [line.strip().lstrip("@") for line in lines if line.startswith("\t")]
+    assert commands and all(command.startswith("$(BIN)/tfrecs ") for command in commands), commands
+    return [command.split()[1:] for command in commands]
+
+
+def test_make_run_prints_a_few_readable_lines_and_no_tensorflow_line(tmp_path):
+    # The README's main job, with one training epoch instead of up to 40 (the output's shape is the point).
+    printed = []
+    for argv in make_run_commands():
+        if "export" in argv:
+            argv = [*argv, "--epochs", "1", "--export-root", str(tmp_path / "saved_models")]
+        result = run_tfrecs(*argv)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert noise_lines(result) == [], noise_lines(result)
+        printed += (result.stdout + result.stderr).splitlines()
+    assert len(printed) <= 25, printed
+    top = [line for line in printed if re.match(r"^\s+\d+\. ", line)]
+    assert len(top) == 10 and all("(item " in line for line in top), printed
+    assert any(line.startswith("top recommendations for user 196") for line in printed), printed

@@ -127,3 +127,67 @@ def test_encode_gives_the_lookup_layers_indices_and_passes_numerics_and_text_thr
         spec.encode({k: v for k, v in columns.items() if k != "title"})
     with pytest.raises(FeatureSpecError, match="expected int64 ids"):
         spec.encode({"item_id": np.array(["7"])}, features=["item_id"])
+
+
+def test_min_count_sends_rare_values_to_the_oov_buckets_and_round_trips():
+    # counts: a 3, b 2, d 2, c 1, e 1 (and genres: Drama 3, Comedy 1; title tokens: heat 3, the 1, up 1)
+    column = np.array(["a", "b", "a", "c", "d", "a", "b", "d", "e"])
+    spec = FeatureSpec(
+        [
+            Feature("city", "categorical", min_count=2),
+            Feature("town", "categorical", min_count=2, num_oov_buckets=2),
+            Feature("genres", "sequence", min_count=2),
+            Feature("title", "text", min_count=2),
+        ]
+    ).fit({"city": column, "town": column, "genres": _columns()["genres"], "title": _columns()["title"]})
+    city = spec["city"]
+    assert city.vocabulary == ["a", "b", "d"] and city.pruned_values == 2  # c and e: seen once
+    assert city.vocabulary_size == 4  # 1 OOV + 3 known (5 without pruning)
+    assert spec.encode({"city": np.array(["a", "b", "d", "c", "e", "zz"])}, ["city"])["city"].tolist() == [
+        1,
+        2,
+        3,
+        0,
+        0,
+        0,
+    ]
+    town = spec.lookup_layer("town")(tf.constant(["c", "e", "a"])).numpy()
+    assert set(town[:2].tolist()) <= {0, 1}  # the rare values share the two OOV buckets
+    assert town[2] == 2  # known values start after the OOV buckets
+    assert spec["genres"].vocabulary == ["Drama"] and spec["genres"].pruned_values == 1
+    assert spec["title"].vocabulary == ["heat"] and spec["title"].pruned_values == 2
+    loaded = FeatureSpec.from_json(spec.to_json())
+    assert (loaded["city"].min_count, loaded["city"].pruned_values, loaded["city"].vocabulary) == (
+        2,
+        2,
+        ["a", "b", "d"],
+    )
+    assert FeatureSpec.from_config(spec.to_config())["town"].min_count == 2
+    # refitting the unfitted declarations from the config gives the same vocabulary
+    declared = FeatureSpec.from_config(
+        {**spec.to_config(), "features": [{**f, "vocabulary": None} for f in spec.to_config()["features"][:1]]}
+    )
+    assert declared.fit({"city": column})["city"].vocabulary == ["a", "b", "d"]
+
+
+def test_min_count_memory_effect_is_reported():
+    from tfrecs.layers import FeatureEmbedding
+
+    column = np.array(["a", "b", "a", "c", "d", "a", "b", "d", "e"])
+    spec = FeatureSpec([Feature("city", "categorical", min_count=2)]).fit({"city": column})
+    report = FeatureEmbedding(spec, 4).memory_report()["city"]
+    # 4 rows (OOV + a, b, d) instead of 6 (OOV + a, b, c, d, e), float32 x 4 values
+    assert report == {"bytes": 4 * 4 * 4, "uncompressed_bytes": 4 * 4 * 4, "unpruned_bytes": 6 * 4 * 4}
+
+
+def test_bad_min_count_names_the_feature_and_the_argument():
+    with pytest.raises(FeatureSpecError, match="feature 'city': min_count must be a whole number >= 1, got 0"):
+        Feature("city", "categorical", min_count=0)
+    with pytest.raises(FeatureSpecError, match="feature 'city': min_count must be a whole number >= 1, got 1.5"):
+        Feature("city", "categorical", min_count=1.5)
+    with pytest.raises(FeatureSpecError, match="feature 'age': min_count prunes vocabularies"):
+        Feature("age", "numeric", min_count=3)
+    with pytest.raises(FeatureSpecError, match="min_count must be a whole number >= 1, got -1"):
+        FeatureSpec.from_config(
+            {"format_version": 1, "features": [{"name": "city", "kind": "categorical", "min_count": -1}]}
+        )

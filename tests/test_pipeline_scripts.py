@@ -36,10 +36,29 @@ def figures(result):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+OWN_DATA_OPTIONS = (
+    "--data",
+    "--data-config",
+    "--user-col",
+    "--item-col",
+    "--timestamp-col",
+    "--rating-col",
+    "--label-col",
+    "--user-features",
+    "--item-features",
+    "--list-features",
+    "--format",
+    "--sep",
+    "--data-dir",
+    "--cache-dir",
+)
+
+
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_help(name):
     out = run_script(name, "--help").stdout
     assert "--dataset" in out and "--output" in out and "--num-interactions" in out
+    assert all(option in out for option in OWN_DATA_OPTIONS), out  # the command line's own data options
 
 
 def _count(path):
@@ -76,7 +95,7 @@ def test_sample_negatives_is_reproducible_and_excludes_positives(tmp_path):
         "3000",
         "--num-items",
         "200",
-        "--format",
+        "--output-format",
         "pairwise",
         "--negatives",
         "2",
@@ -254,3 +273,69 @@ def test_any_known_dataset_and_data_dir_are_accepted(tmp_path, run_in_process):
     )
     assert code == 2 and "/does/not/exist" in err and len(err.strip().splitlines()) == 1
     assert not os.path.exists(tmp_path / "ml")
+
+
+def _ratings_csv(path, users=40, per_user=12, items=30):
+    """A small ratings file with other column names than tfrecs' (and a user feature)."""
+    rng = np.random.default_rng(0)
+    lines = ["person;film;stars;when;age"]
+    for user in range(users):
+        for step, item in enumerate(rng.choice(items, per_user, replace=False)):
+            lines.append(f"p{user};f{item};{rng.integers(1, 6)};{1000 + step};{20 + user % 7}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+OWN = ("--user-col", "person", "--item-col", "film", "--rating-col", "stars", "--timestamp-col", "when", "--sep", ";")
+
+
+def test_scripts_read_own_data_with_the_command_lines_options(tmp_path, run_in_process):
+    ratings = _ratings_csv(tmp_path / "ratings.csv")
+    code, err = run_in_process(
+        "build_tfrecords", "--data", ratings, *OWN, "--user-features", "age", "--split", "random-global",
+        "--shards", "1", "--output", tmp_path / "rows",
+    )  # fmt: skip
+    assert code == 0, err
+    schema = load_schema(str(tmp_path / "rows" / "train"))
+    assert schema.metadata["script"] == "build_tfrecords" and schema.metadata["dataset"] == "ratings"
+    assert schema.metadata["data"] == {
+        "path": str(ratings), "user": "person", "item": "film", "timestamp": "when", "rating": "stars",
+        "user_features": ["age"], "sep": ";",
+    }  # fmt: skip
+    assert schema.metadata["part"] == "train" and schema.metadata["seed"] == 2020  # tfrecs train's default
+    assert {"user_id", "item_id", "rating", "timestamp", "age"} <= {c.name for c in schema.columns}
+    total = sum(load_schema(str(tmp_path / "rows" / part)).num_records for part in ("train", "valid", "test"))
+    assert total == 40 * 12
+
+    config = tmp_path / "data.json"
+    config.write_text(json.dumps({"path": "ratings.csv", "user": "person", "item": "film", "sep": ";"}))
+    code, err = run_in_process(
+        "sample_negatives", "--data-config", config, "--dataset", "mine", "--split", "random", "--negatives", "2",
+        "--shards", "1", "--output", tmp_path / "neg",
+    )  # fmt: skip
+    assert code == 0, err
+    schema = load_schema(str(tmp_path / "neg" / "train"))  # --split: the training part, in train/
+    assert schema.metadata["dataset"] == "mine" and schema.metadata["format"] == "pointwise"
+    assert schema.metadata["data"]["path"] == str(ratings) and schema.num_records % 3 == 0
+
+    code, err = run_in_process(
+        "window_sequences", "--data", ratings, *OWN, "--max-len", "5", "--shards", "1", "--output", tmp_path / "seq"
+    )
+    assert code == 0, err
+    assert load_schema(str(tmp_path / "seq" / "test")).num_records == 40
+    assert load_schema(str(tmp_path / "seq" / "train")).metadata["max_len"] == 5
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--dataset", "ml-100k", "--format", "pairwise"), "the record layout is --output-format pairwise"),
+        (("--output-format", "pairwise"), "--dataset NAME (ml-100k, "),
+        (("--dataset", "ml-7m"), "--dataset ml-7m: not a data set here"),
+        (("--dataset", "ml-100k", "--user-col", "u"), "--user-col describes a file given with --data"),
+    ],
+)
+def test_bad_data_options_are_one_line(tmp_path, args, message, run_in_process):
+    code, err = run_in_process("sample_negatives", *args, "--output", tmp_path / "out")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert os.listdir(tmp_path) == []

@@ -80,7 +80,6 @@ MODEL_NAMES = (
     "xdeepfm",
 )
 PROTOCOL_NAMES = ("loo-full", "loo-sampled", "random-full", "random-sampled")
-VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "tensorflow-recommenders", "scann", "numpy")
 # (argparse dest, from_files keyword) of the own-data column options
 _DATA_OPTIONS = (
     ("user_col", "user"),
@@ -106,18 +105,9 @@ def column_names(text: str) -> tuple:
 
 def versions() -> Dict[str, str]:
     """tfrecs and the installed versions of its stack, read from package metadata (no imports)."""
-    from importlib import metadata
+    from tfrecs.core.versions import package_versions
 
-    from tfrecs import __version__
-
-    found = {"tfrecs": __version__}
-    for package in VERSIONED_PACKAGES:
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = "not installed"
-    found["python"] = sys.version.split()[0]
-    return found
+    return package_versions()
 
 
 class _VersionAction(argparse.Action):
@@ -345,29 +335,106 @@ def _cmd_data_stats(args) -> None:
 
 
 def _cmd_evaluate(args) -> None:
+    if args.run_dir:
+        _evaluate_run(args)
+        return
+    if not args.model:
+        from tfrecs.core.errors import InputError
+
+        raise InputError("name the model to evaluate: --run-dir R (a trained run) or --model M (e.g. pop)")
     data = own_data(args)  # before TensorFlow loads: a wrong path fails at once
     name = dataset_label(args, data)
+    protocol, part, ks = args.protocol or "loo-full", args.split or "test", args.k or [10, 20]
+    args.seed = 2020 if args.seed is None else args.seed
 
     from tfrecs import models
     from tfrecs.data import make_split
     from tfrecs.evaluation.protocols import evaluate_protocol, protocol_split_name
 
     model_cls = models.get(args.model)
-    split_name = protocol_split_name(args.protocol)
+    split_name = protocol_split_name(protocol)
+    if not hasattr(model_cls, "from_dataset"):
+        raise ValueError(
+            f"model {args.model!r} is trained first: tfrecs train --model {args.model} --run-dir R, "
+            "then tfrecs evaluate --run-dir R"
+        )
     ds = load_data(args, data)
     split = make_split(ds, split_name, seed=args.seed)
-    if not hasattr(model_cls, "from_dataset"):
-        raise ValueError(f"model {args.model!r} must be trained first; use `tfrecs train --model {args.model}`")
     model = model_cls.from_dataset(split.train)
     figures = evaluate_protocol(
-        model, split, args.protocol, stage=args.split, ks=args.k, num_negatives=args.negatives, seed=args.seed
+        model, split, protocol, stage=part, ks=ks, num_negatives=args.negatives or 100, seed=args.seed
     )
     figures = {"model": args.model, "dataset": name, "seed": args.seed, **figures}
     report(
         args,
-        f"{args.model} on {name} ({args.protocol}, {args.split})",
+        f"{args.model} on {name} ({protocol}, {part})",
         figures,
-        f"{args.model} on {name} ({args.protocol}, {args.split} split): {headline(figures)}",
+        f"{args.model} on {name} ({protocol}, {part} split): {headline(figures)}",
+    )
+
+
+def _refuse_with_run_dir(args, command: str, names) -> None:
+    """--run-dir fixes the data and the model: options that would change them are errors."""
+    from tfrecs.core.errors import InputError
+
+    given = [name for name in names if getattr(args, name, None) not in (None, [], False)]
+    if given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise InputError(
+            f"tfrecs {command} --run-dir uses the run's own model, data and seed; drop {options} "
+            "(or train a new run with them)"
+        )
+
+
+DATA_OPTION_NAMES = ("dataset", "data", "data_config", "data_dir") + tuple(dest for dest, _ in _DATA_OPTIONS)
+
+
+def run_config(args, run_dir: str, **overrides):
+    """The ``TrainConfig`` that restores the finished run in ``run_dir`` (checks ``--model`` against it)."""
+    from tfrecs.core.errors import InputError
+    from tfrecs.recipes.run_dir import config_from_run
+
+    config = config_from_run(run_dir, verbose=keras_verbose(args), **overrides)
+    if getattr(args, "model", None) and args.model != config.model:
+        raise InputError(f"--run-dir {run_dir} holds a {config.model} run, not --model {args.model}")
+    return config
+
+
+def epochs_text(epochs: Any) -> str:
+    """``1 epoch``, ``3 epochs``."""
+    return f"{epochs} epoch" + ("" if epochs == 1 else "s")
+
+
+def trained_from_run(args, config):
+    """``tfrecs.recipes.train`` of a restored run config (no fitting); under ``--brief`` one line."""
+    from tfrecs.recipes import train
+
+    result = train(config)
+    figures = result.figures
+    step(
+        args,
+        f"loaded {config.model} trained in {config.restore_from} ({epochs_text(figures.get('epochs'))}; not retrained)",
+    )
+    return result
+
+
+def _evaluate_run(args) -> None:
+    _refuse_with_run_dir(args, "evaluate", DATA_OPTION_NAMES + ("seed",))
+    evaluation = {
+        "protocol": args.protocol,
+        "split": args.split,
+        "ks": args.k,
+        "num_negatives": args.negatives,
+    }
+    config = run_config(args, args.run_dir, evaluation={k: v for k, v in evaluation.items() if v is not None})
+    result = trained_from_run(args, config)
+    figures = {"model": config.model, "dataset": config.dataset, **result.figures}
+    where = f"{figures.get('protocol', '')}, {figures.get('split', 'test')}"
+    report(
+        args,
+        f"{config.model} on {config.dataset} ({where}) from {args.run_dir}",
+        figures,
+        f"{config.model} on {config.dataset} ({where} split) from {args.run_dir}: {headline(figures)}",
     )
 
 
@@ -404,6 +471,7 @@ def train_config(args, model: str, overrides: Dict[str, Any], data: Optional[Dic
         cache_dir=args.cache_dir,
         verbose=keras_verbose(args),
         data=data,
+        tfrecords=getattr(args, "tfrecords", None),
     )
 
 
@@ -422,13 +490,13 @@ def train_announced(args, config):
                 }.get("epochs")
             except KeyError:
                 epochs = None
-        limit = f" ({epochs} epochs max)" if isinstance(epochs, int) else ""
+        limit = f" ({epochs_text(epochs)} max)" if isinstance(epochs, int) else ""
         step(args, f"training {config.model} on {config.dataset}{limit} ...")
     result = train(config)
     if getattr(args, "brief", False):
         figures = result.figures
         epochs_run = figures.get("epochs")
-        ran = f" after {epochs_run} epochs" if epochs_run is not None else ""
+        ran = f" after {epochs_text(epochs_run)}" if epochs_run is not None else ""
         best = f" (best {figures['best_epoch']})" if figures.get("best_epoch") not in (None, epochs_run) else ""
         split = figures.get("split", "test")
         step(args, f"trained {config.model}{ran}{best}; {split} {headline(figures)}")
@@ -444,6 +512,12 @@ def _cmd_train(args) -> None:
     data = own_data(args)
     config = train_config(args, args.model, parse_overrides(args.set), data)
     result = train_announced(args, config)
+    if config.run_dir:
+        print(
+            f"saved the trained model, its settings and figures in {config.run_dir} "
+            f"(tfrecs evaluate --run-dir / tfrecs export --run-dir use it)",
+            flush=True,
+        )
     if not args.brief:  # under --brief, train_announced's last line said it all
         _print_figures(
             f"{args.model} on {config.dataset}", {"model": args.model, "dataset": config.dataset, **result.figures}
@@ -509,6 +583,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--precision", default="float32", help="float32, mixed_float16 or mixed_bfloat16")
     train.add_argument("--run-dir", help="directory for TensorBoard logs, checkpoints and backups")
     train.add_argument(
+        "--tfrecords",
+        metavar="DIR",
+        help="train from what a pipelines/ script wrote to DIR (build_tfrecords: CTR models; "
+        "sample_negatives: neumf, lightgcn; window_sequences: sasrec, bert4rec)",
+    )
+    train.add_argument(
         "--set",
         action="append",
         default=[],
@@ -531,24 +611,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "evaluate",
-        help="evaluate a model on a protocol",
-        description="Evaluate a model on a named protocol, ending with one JSON line.",
+        help="evaluate a trained run, or a baseline, on a protocol",
+        description="Evaluate the model a `tfrecs train --run-dir R` trained (--run-dir R: no retraining), "
+        "or a baseline that needs no training (--model pop), on a named protocol, ending with one JSON line.",
     )
-    evaluate.add_argument("--model", required=True, help="model name, e.g. pop")
+    evaluate.add_argument(
+        "--run-dir", help="a finished tfrecs train --run-dir: evaluate its model (data and seed from it)"
+    )
+    evaluate.add_argument("--model", help="model name without --run-dir, e.g. pop (tfrecs --help lists them)")
     evaluate.add_argument(
         "--dataset", help="data set name (default ml-100k; with --data: the name shown, default the file's)"
     )
     evaluate.add_argument(
         "--protocol",
-        default="loo-full",
-        help=f"{', '.join(PROTOCOL_NAMES[:-1])} or {PROTOCOL_NAMES[-1]} (default loo-full)",
+        help=f"{', '.join(PROTOCOL_NAMES[:-1])} or {PROTOCOL_NAMES[-1]} "
+        "(default loo-full; with --run-dir: the run's own, or another on the split it was trained on)",
     )
-    evaluate.add_argument("--split", default="test", choices=("valid", "test"), help="part to measure (default test)")
-    evaluate.add_argument("--k", type=positive_int, nargs="+", default=[10, 20], help="cut-offs (default 10 20)")
+    evaluate.add_argument("--split", choices=("valid", "test"), help="part to measure (default test)")
+    evaluate.add_argument("--k", type=positive_int, nargs="+", help="cut-offs (default 10 20)")
     evaluate.add_argument(
-        "--negatives", type=positive_int, default=100, help="negatives per positive, sampled protocols"
+        "--negatives", type=positive_int, help="negatives per positive, sampled protocols (default 100)"
     )
-    evaluate.add_argument("--seed", type=int, default=2020, help="seed of the split and of sampled negatives")
+    evaluate.add_argument(
+        "--seed", type=int, help="seed of the split and of sampled negatives (default 2020; with --run-dir: the run's)"
+    )
     add_data_source_args(evaluate)
     add_output_options(evaluate)
     evaluate.set_defaults(run=_cmd_evaluate)

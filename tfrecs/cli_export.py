@@ -1,6 +1,8 @@
-"""``tfrecs export``: train a model with its recipe, then export it in TF Serving's layout.
+"""``tfrecs export``: export a trained run (or train, then export) in TF Serving's layout.
 
-    tfrecs export --model two_tower --dataset ml-100k --index scann --k 10
+    tfrecs export --run-dir runs/two_tower --index scann --k 10                  # the model trained there
+    tfrecs export --run-dir runs/two_tower --rerank-run-dir runs/deepfm          # two-stage, both trained
+    tfrecs export --model two_tower --dataset ml-100k --index scann --k 10       # trains first
     tfrecs export --model two_tower --rerank deepfm --num-candidates 100 --k 10   # two-stage
     tfrecs export --model deepfm                                                  # ranking
 
@@ -23,12 +25,19 @@ def add_export_parser(subparsers) -> argparse.ArgumentParser:
 
     parser = subparsers.add_parser(
         "export",
-        help="train a model, then export it as a TF Serving SavedModel",
-        description="Train a model with its recipe, then export it (retrieval with a ScaNN or brute-force index, "
-        "ranking, or retrieve-then-rank with --rerank) to <export-root>/<model-name>/<version>/, "
+        help="export a trained run (or train, then export) as a TF Serving SavedModel",
+        description="Export the model a `tfrecs train --run-dir R` trained (--run-dir R: no retraining), or "
+        "train one with its recipe first (--model M), as retrieval with a ScaNN or brute-force index, ranking, "
+        "or retrieve-then-rank (--rerank-run-dir / --rerank) to <export-root>/<model-name>/<version>/, "
         "ending with one JSON line.",
     )
-    parser.add_argument("--model", required=True, help="model name, e.g. two_tower (tfrecs --help lists them)")
+    parser.add_argument("--run-dir", help="a finished tfrecs train --run-dir: export its model (no retraining)")
+    parser.add_argument(
+        "--rerank-run-dir", metavar="DIR", help="a finished ranking run: export retrieve-then-rank with its model"
+    )
+    parser.add_argument(
+        "--model", help="model name to train and export without --run-dir, e.g. two_tower (tfrecs --help lists them)"
+    )
     parser.add_argument(
         "--dataset", help="data set name (default ml-100k; with --data: the name shown, default the file's)"
     )
@@ -68,7 +77,9 @@ def add_export_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=positive_int, help="maximum epochs (default: the recipe's)")
     parser.add_argument("--batch-size", type=positive_int, help="global batch size (default: the recipe's)")
     parser.add_argument("--learning-rate", type=positive_float, help="learning rate (default: the recipe's)")
-    parser.add_argument("--seed", type=int, default=2020, help="seed of split, initialisation and sampling")
+    parser.add_argument(
+        "--seed", type=int, help="seed of split, initialisation and sampling (default 2020; with --run-dir: the run's)"
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -83,19 +94,49 @@ def add_export_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+TRAINING_OPTIONS = ("epochs", "batch_size", "learning_rate", "set", "seed", "rerank")
+
+
 def _train(args, model: str, overrides: Dict[str, Any], data: Optional[Dict[str, Any]]):
     from tfrecs.cli import train_announced, train_config
 
+    args.seed = 2020 if args.seed is None else args.seed
     return train_announced(args, train_config(args, model, overrides, data))
 
 
+def _trained_runs(args):
+    """``(result, rerank result or None, model name, data set)`` of the runs to export: restored
+    from ``--run-dir`` / ``--rerank-run-dir`` (nothing fitted), else trained now."""
+    from tfrecs.cli import DATA_OPTION_NAMES, _refuse_with_run_dir, dataset_label, own_data, run_config
+    from tfrecs.cli import trained_from_run
+    from tfrecs.core.errors import InputError
+    from tfrecs.recipes import parse_overrides
+
+    if args.run_dir:
+        _refuse_with_run_dir(args, "export", DATA_OPTION_NAMES + TRAINING_OPTIONS)
+        result = trained_from_run(args, run_config(args, args.run_dir))
+        rerank = trained_from_run(args, run_config(args, args.rerank_run_dir)) if args.rerank_run_dir else None
+        model = result.record.get("model") or args.model
+        rerank_model = rerank.record.get("model") if rerank else None
+        return result, rerank, model, rerank_model, result.record.get("dataset")
+    if args.rerank_run_dir:
+        raise InputError("--rerank-run-dir goes with --run-dir (both runs trained); without them use --rerank MODEL")
+    if not args.model:
+        raise InputError("name what to export: --run-dir R (a trained run) or --model M (trained now)")
+    data = own_data(args)
+    result = _train(args, args.model, parse_overrides(args.set), data)
+    rerank = _train(args, args.rerank, {}, data) if args.rerank else None
+    return result, rerank, args.model, args.rerank, dataset_label(args, data)
+
+
 def run_export(args) -> Dict[str, Any]:
-    """Trains ``args.model`` (and ``args.rerank``), exports, prints and returns the figures.
+    """Exports the run of ``--run-dir`` (or trains ``args.model``, and ``args.rerank``), prints and
+    returns the figures.
 
     Raises:
         ValueError: bad arguments or a refused export (the message names the argument).
     """
-    from tfrecs.cli import dataset_label, own_data, step
+    from tfrecs.cli import step
     from tfrecs.export import export_trained
     from tfrecs.recipes import parse_overrides
 
@@ -104,11 +145,8 @@ def run_export(args) -> Dict[str, Any]:
     index_params = parse_overrides(args.index_param) or None
     if index_params and args.index != "scann":
         raise ValueError(f"--index-param applies to --index scann, not {args.index}")
-    model_name = args.model_name or (f"{args.model}_then_{args.rerank}" if args.rerank else args.model)
-    data = own_data(args)
-    dataset = dataset_label(args, data)
-    result = _train(args, args.model, parse_overrides(args.set), data)
-    rerank = _train(args, args.rerank, {}, data) if args.rerank else None
+    result, rerank, model, rerank_model, dataset = _trained_runs(args)
+    model_name = args.model_name or (f"{model}_then_{rerank_model}" if rerank_model else model)
     export = export_trained(
         result,
         args.export_root,
@@ -124,7 +162,7 @@ def run_export(args) -> Dict[str, Any]:
     )
     index = export.info.get("index") or {}
     figures = {
-        "model": args.model,
+        "model": model,
         "dataset": dataset,
         **result.figures,
         "export_path": export.path,
@@ -148,26 +186,37 @@ def run_export(args) -> Dict[str, Any]:
 
 
 def _show_user(path: str, artifacts: Any, user_id: str) -> None:
-    """Reloads the export from disk and prints its top-k for ``user_id`` (training items excluded)."""
+    """Reloads the export from disk and prints its top-k for ``user_id``.
+
+    The query is the user's row of ``artifacts.user_query_features`` (their ``user_id``, or
+    their history for sequential and item-item models) plus their user-table row (features a
+    re-ranker reads); the items the user trained on, and those of the history sent, are excluded.
+    """
     import numpy as np
 
-    from tfrecs.export.preview import top_k_from_export
+    from tfrecs.export.artifacts import CandidateScoringArtifacts, RankingArtifacts
+    from tfrecs.export.preview import top_k_from_export, user_query
 
-    per_user = getattr(artifacts, "user_query_features", None)
-    if per_user is None:
-        raise ValueError("--show-user needs a retrieval recipe that provides per-user query features")
-    train = artifacts.split.train
-    raw_ids = train.user_index.ids
-    user = np.asarray([user_id]).astype(raw_ids.dtype)
-    row = int(train.user_index.lookup(user)[0])
-    query = {}
-    if train.users is not None:  # the user's table row: features a re-ranker reads beside the query tower's
-        table_row = np.flatnonzero(np.asarray(train.users["user_id"]) == user[0])
-        if len(table_row):
-            query = {name: np.asarray(values)[table_row[0]] for name, values in train.users.items()}
-    query.update({name: values[row] for name, values in per_user.items()})
-    seen = train.interactions["item_id"][train.interactions["user_id"] == user[0]]
-    print(f"top recommendations for user {user_id} from the reloaded export (its {len(seen)} training items excluded):")
+    if isinstance(artifacts, RankingArtifacts) and not isinstance(artifacts, CandidateScoringArtifacts):
+        raise ValueError(
+            "--show-user prints a user's top-k of a retrieval, NeuMF or two-stage export; a ranking model "
+            "scores the rows it is given: put it behind a retriever, e.g. --model two_tower --rerank MODEL"
+        )
+    if getattr(artifacts, "user_query_features", None) is None or getattr(artifacts, "split", None) is None:
+        raise ValueError(
+            "--show-user needs the recipe's per-user query features and split (its export artifacts); "
+            "this model's recipe does not return them"
+        )
+    query, seen = user_query(artifacts, user_id)
+    history = query.get("history")
+    if history is not None and np.ndim(history) == 1:  # a sequential query also holds validation items
+        history = np.asarray(history)
+        shown = history[history != ("" if history.dtype.kind in "OUS" else -1)].astype(seen.dtype)
+        seen = np.concatenate([seen, shown[~np.isin(shown, seen)]])
+    print(
+        f"top recommendations for user {user_id} from the reloaded export "
+        f"(its {len(seen)} training / history items excluded):"
+    )
     for answer in top_k_from_export(path, query, exclude_item_ids=seen):
         print(
             f"  {answer['rank']:>2}. {answer.get('title', answer['item_id'])}  (item {answer['item_id']}, score {answer['score']:.3f})"

@@ -27,6 +27,7 @@ from tfrecs.layers import (
     HashEmbedding,
     ItemLookup,
     MixtureOfExperts,
+    PQEmbedding,
     QREmbedding,
     SequenceEncoder,
     TargetAttention,
@@ -139,6 +140,28 @@ def _feature_embedding_pre_indexed() -> Case:
     return _case(layer, as_batch(fitted_spec().encode(raw_columns())))
 
 
+def _feature_embedding_pq() -> Case:
+    """Trained PQ ids (user_id), frozen PQ item ids, min_count pruning on the history."""
+    fitted = {"vocabulary": None, "mean": None, "std": None, "boundaries": None, "pruned_values": None}
+    changes = {
+        "user_id": dict(compression="pq", pq_subspaces=2, pq_centroids=3),
+        "item_id": dict(compression="pq", pq_subspaces=4, pq_centroids=300, pq_frozen=True),
+        "history": dict(min_count=3),  # item 13 (seen twice) goes to OOV
+    }
+    declared = [Feature(**{**vars(f), **fitted, **changes.get(f.name, {})}) for f in fitted_spec()]
+    spec = FeatureSpec(declared).fit(feature_columns())
+    layer = FeatureEmbedding(spec, embedding_dim=4, name="feature_embedding_pq")
+    rows = spec["item_id"].vocabulary_size
+    layer._compressed["item_id"].set_codes(np.arange(rows * 4).reshape(rows, 4) % 300)  # int16 codes
+    return _case(layer, as_batch(raw_columns()))
+
+
+def _pq_frozen() -> Case:
+    layer = PQEmbedding(20, 4, num_subspaces=2, num_centroids=5, frozen=True)
+    layer.set_codes(np.arange(40).reshape(20, 2) % 5)
+    return _case(layer, tf.constant([[1, 2], [19, 0]], tf.int64))
+
+
 def _graph_propagation() -> Case:
     adjacency = normalized_adjacency(np.array([0, 0, 1, 2, 2]), np.array([0, 1, 1, 2, 0]), num_users=3, num_items=3)
     return _case(GraphPropagation(adjacency, num_layers=2), _normal(6, 4))
@@ -159,6 +182,7 @@ FACTORIES: Dict[str, Callable[[], Case]] = {
     "layer_feature_embedding": _feature_embedding,
     "layer_feature_embedding_compressed": _feature_embedding_compressed,
     "layer_feature_embedding_pre_indexed": _feature_embedding_pre_indexed,
+    "layer_feature_embedding_pq": _feature_embedding_pq,
     "layer_float16_embedding": lambda: _case(Float16Embedding(20, 4), tf.constant([[1, 2], [19, 0]], tf.int64)),
     "layer_fm_interaction": lambda: _case(FMInteraction(reduce_sum=False), _normal(3, 3, 4)),
     "layer_graph_propagation": _graph_propagation,
@@ -171,6 +195,10 @@ FACTORIES: Dict[str, Callable[[], Case]] = {
         MixtureOfExperts(3, (6,), ("like", "rating"), dropout=0.1), _normal(4, 5)
     ),
     "layer_mlp": lambda: _case(MLP((8, 4), dropout=0.1, batch_norm=True, output_units=1, l2=1e-4), _normal(4, 5)),
+    "layer_pq_embedding": lambda: _case(
+        PQEmbedding(20, 4, num_subspaces=2, num_centroids=3), tf.constant([[1, 2], [19, 0]], tf.int64)
+    ),
+    "layer_pq_embedding_frozen": _pq_frozen,
     "layer_qr_embedding": lambda: _case(QREmbedding(50, 4, num_buckets=7), tf.constant([[1, 2], [49, 0]], tf.int64)),
     "layer_sequence_encoder": lambda: _case(
         SequenceEncoder(num_blocks=2, num_heads=2, dim=8, max_len=4, dropout=0.1), _transformer_inputs()

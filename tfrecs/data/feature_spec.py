@@ -27,7 +27,7 @@ import collections
 import json
 import re
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -35,7 +35,7 @@ from tfrecs.core.errors import InputError
 from tfrecs.data.dataset import Columns
 
 KINDS = ("categorical", "numeric", "sequence", "text")
-COMPRESSIONS = ("hash", "qr", "float16")
+COMPRESSIONS = ("hash", "qr", "float16", "pq")
 ID_DTYPES = ("string", "int64")
 FORMAT_VERSION = 1
 # Raw padding of sequence features: "" for strings, -1 for int64 ids (so id 0 stays a real id).
@@ -62,7 +62,12 @@ class Feature:
         kind: ``categorical``, ``numeric``, ``sequence`` or ``text``.
         dtype: id dtype for categorical / sequence features (``string`` or ``int64``).
         num_oov_buckets: OOV buckets for unseen values (>= 1 so serving never fails).
-        min_count: values seen fewer times in training share the OOV buckets.
+        min_count: frequency-based vocabulary pruning (categorical, sequence and text
+            features; >= 1): values seen fewer than ``min_count`` times in the training
+            data ``fit`` reads are left out of the vocabulary, so they map to the OOV
+            bucket(s) like unseen values and take no embedding row. ``pruned_values``
+            records how many were left out; ``FeatureEmbedding.memory_report`` reports
+            the bytes this saves (``unpruned_bytes``).
         max_tokens: keep at most this many most frequent values (None: all).
         max_length: sequence / text length for padding or truncation (None: ragged).
         num_buckets: numeric features only: also fit this many quantile buckets, so the
@@ -73,10 +78,26 @@ class Feature:
             ``compression_buckets`` rows), ``"qr"`` (quotient-remainder: the element-wise
             product of a quotient row and a remainder row, ``compression_buckets`` = the
             remainder modulus, default ``ceil(sqrt(vocabulary_size))``) or ``"float16"``
-            (its own table stored in float16). See ``tfrecs.layers.compressed_embedding``.
+            (its own table stored in float16) or ``"pq"`` (product quantisation:
+            each id's vector is ``pq_subspaces`` codebook entries, one per sub-space, so
+            the served table is ``[vocabulary_size, pq_subspaces]`` small integer codes
+            plus ``pq_subspaces x pq_centroids`` centroids; trained end to end as in
+            Differentiable Product Quantization, or made from a trained table by
+            ``tfrecs.layers.quantize_embeddings``). See ``tfrecs.layers.compressed_embedding``.
         compression_buckets: pool rows (``hash``, default ``vocabulary_size // 8``) or
             remainder modulus (``qr``).
         num_hashes: hash functions of ``hash`` compression (>= 1).
+        pq_subspaces: ``pq`` only: sub-spaces ``M`` (>= 1; must divide the embedding
+            dimension the model uses, checked when ``FeatureEmbedding`` is built; None:
+            ``embedding_dim // 4``, or ``// 2`` / ``// 1`` when 4 does not divide it).
+        pq_centroids: ``pq`` only: centroids ``K`` per sub-space (>= 1); codes are uint8
+            up to 256, int16 up to 32768, int32 beyond.
+        pq_frozen: ``pq`` only: ``False`` (training: a full-precision query row per id,
+            quantised to its nearest centroids on every call with a straight-through
+            gradient); ``True`` (serving: fixed codes + codebooks only, what
+            ``quantize_embeddings`` writes).
+        pruned_values: set by ``fit``: distinct training values ``min_count`` or
+            ``max_tokens`` left out of the vocabulary (they share the OOV buckets).
     """
 
     name: str
@@ -94,6 +115,10 @@ class Feature:
     compression: Optional[str] = None
     compression_buckets: Optional[int] = None
     num_hashes: int = 2
+    pq_subspaces: Optional[int] = None
+    pq_centroids: int = 256
+    pq_frozen: bool = False
+    pruned_values: Optional[int] = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -126,6 +151,19 @@ class Feature:
             )
         if self.num_hashes < 1:
             raise FeatureSpecError(f"feature {self.name!r}: num_hashes must be >= 1, got {self.num_hashes}")
+        _check_whole(self, "min_count", self.min_count)
+        if self.min_count != 1 and self.kind == "numeric":
+            raise FeatureSpecError(
+                f"feature {self.name!r}: min_count prunes vocabularies of categorical, sequence or text features, "
+                f"not of a numeric feature (got min_count={self.min_count})"
+            )
+        if self.pq_subspaces is not None:
+            _check_whole(self, "pq_subspaces", self.pq_subspaces)
+        _check_whole(self, "pq_centroids", self.pq_centroids)
+        if self.pq_frozen and self.compression != "pq":
+            raise FeatureSpecError(
+                f"feature {self.name!r}: pq_frozen=True needs compression='pq', got compression={self.compression!r}"
+            )
 
     @property
     def fitted(self) -> bool:
@@ -146,6 +184,12 @@ class Feature:
     def _require_fitted(self):
         if not self.fitted:
             raise FeatureSpecError(f"feature {self.name!r} is not fitted yet: call FeatureSpec.fit on training data")
+
+
+def _check_whole(feature: Feature, argument: str, value) -> None:
+    """``value`` must be a whole number >= 1 (the error names the feature and the argument)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise FeatureSpecError(f"feature {feature.name!r}: {argument} must be a whole number >= 1, got {value!r}")
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -302,7 +346,8 @@ class FeatureSpec:
                 tokens = _flatten_lists(feature, values).tolist()
             else:
                 tokens = [t for text in values for t in text_tokens(str(text))]
-            fitted.append(replace(feature, vocabulary=_vocabulary(tokens, feature)))
+            vocabulary, pruned = _vocabulary(tokens, feature)
+            fitted.append(replace(feature, vocabulary=vocabulary, pruned_values=pruned))
         return FeatureSpec(fitted)
 
     # Keras layers built from the fitted state -------------------------------------------
@@ -482,14 +527,17 @@ class FeatureSpec:
             return cls.from_json(handle.read(), source=path)
 
 
-def _vocabulary(tokens: Sequence, feature: Feature) -> list:
-    """Values by descending training frequency (ties by value), pruned by min_count / max_tokens."""
+def _vocabulary(tokens: Sequence, feature: Feature) -> Tuple[list, int]:
+    """Values by descending training frequency (ties by value), pruned by min_count / max_tokens,
+    and how many distinct (non-padding) values the pruning left out."""
     counts = collections.Counter(tokens)
     padding = SEQUENCE_PADDING[feature.dtype] if feature.kind == "sequence" else None
+    counts.pop(padding, None)
     ranked = sorted(
-        (value for value, count in counts.items() if count >= feature.min_count and value != padding),
+        (value for value, count in counts.items() if count >= feature.min_count),
         key=lambda value: (-counts[value], value),
     )
     if feature.max_tokens is not None:
         ranked = ranked[: feature.max_tokens]
-    return [int(v) if feature.dtype == "int64" and feature.kind != "text" else str(v) for v in ranked]
+    vocabulary = [int(v) if feature.dtype == "int64" and feature.kind != "text" else str(v) for v in ranked]
+    return vocabulary, len(counts) - len(ranked)

@@ -2,6 +2,8 @@
 
 * ``export_retrieval``: raw query features -> top-k item ids + scores (index inside).
 * ``export_ranking``: raw features -> probability (one output per task for multi-task models).
+* ``export_candidate_scoring``: a (user, item) scorer without towers (NeuMF): top-k over the
+  whole catalogue, and a ``score_candidates`` signature for a given candidate list.
 * ``export_two_stage``: retrieve with the index, re-rank with a ranking model, one SavedModel.
 * ``export_trained``: any of them from a ``TrainResult`` (what ``tfrecs.recipes.train`` returns).
 
@@ -16,7 +18,12 @@ Example::
     result.path      # saved_models/two_tower/1
 """
 
-from tfrecs.export.artifacts import RankingArtifacts, RetrievalArtifacts  # noqa: F401
+from tfrecs.export.artifacts import (  # noqa: F401
+    CandidateScoringArtifacts,
+    RankingArtifacts,
+    RetrievalArtifacts,
+    history_artifacts,
+)
 from tfrecs.export.index import (
     INDEX_KINDS,
     CandidateIndex,
@@ -33,8 +40,10 @@ from tfrecs.export.layout import (
     write_version,
 )
 from tfrecs.export.ranking import export_ranking, output_names, task_kinds  # noqa: F401
+from tfrecs.export.request_examples import RequestExamples, request_examples  # noqa: F401
 from tfrecs.export.retrieval import EXCLUDE_INPUT, export_retrieval  # noqa: F401
 from tfrecs.export.saving import ExportResult  # noqa: F401
+from tfrecs.export.scoring import export_candidate_scoring  # noqa: F401
 from tfrecs.export.signature import example_features, feature_signature  # noqa: F401
 from tfrecs.export.trained import export_trained  # noqa: F401
 from tfrecs.export.two_stage import export_two_stage  # noqa: F401

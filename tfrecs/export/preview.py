@@ -7,7 +7,7 @@ Example::
     rows[0]  # {"rank": 1, "item_id": "...", "score": ..., "title": "..."}
 """
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -56,3 +56,41 @@ def top_k_from_export(
             row["title"] = title.decode() if isinstance(title, bytes) else str(title)
         rows.append(row)
     return rows
+
+
+def user_query(artifacts: Any, user_id: Any) -> Tuple[Dict[str, Any], np.ndarray]:
+    """The query row of one training user and the items to leave out (the user's training items).
+
+    Args:
+        artifacts: ``RetrievalArtifacts`` of a trained run (``TrainResult.artifacts``) with
+            ``user_query_features``.
+        user_id: a raw user id of the training data.
+
+    Returns:
+        ``(query, seen item ids)``: the user's table row (features a re-ranker reads) and
+        its query-tower features, ready for ``top_k_from_export``.
+
+    Raises:
+        ValueError: the artifacts carry no per-user query features, or the user is unknown.
+
+    Example::
+
+        query, seen = user_query(result.artifacts, "196")
+        top_k_from_export("saved_models/two_tower/1", query, exclude_item_ids=seen)
+    """
+    per_user = getattr(artifacts, "user_query_features", None)
+    if per_user is None:
+        raise ValueError("a user's query needs a retrieval run that provides per-user query features")
+    train = artifacts.split.train
+    user = np.asarray([user_id]).astype(train.user_index.ids.dtype)
+    if not np.isin(user, train.user_index.ids)[0]:
+        raise ValueError(f"user {user_id!r} has no training interactions")
+    row = int(train.user_index.lookup(user)[0])
+    query: Dict[str, Any] = {}
+    if train.users is not None:
+        table_row = np.flatnonzero(np.asarray(train.users["user_id"]) == user[0])
+        if len(table_row):
+            query = {name: np.asarray(values)[table_row[0]] for name, values in train.users.items()}
+    query.update({name: values[row] for name, values in per_user.items()})
+    seen = train.interactions["item_id"][train.interactions["user_id"] == user[0]]
+    return query, np.asarray(seen)

@@ -127,6 +127,7 @@ def export_ranking(
     version: Optional[int] = None,
     warmup: bool = True,
     base_path_prefix: Optional[str] = "/models",
+    extra_info: Optional[Mapping[str, Any]] = None,
 ) -> ExportResult:
     """Exports a ranking (CTR / multi-task) model serving raw features.
 
@@ -142,6 +143,7 @@ def export_ranking(
         version: integer version (default: next free).
         warmup: write the TF Serving warmup file.
         base_path_prefix: where export_root is mounted in TF Serving (models.config).
+        extra_info: more entries for ``export_info.json`` (``export_trained``: the training record).
 
     Returns:
         ExportResult; ``info["outputs"]`` maps tasks to output names.
@@ -160,5 +162,15 @@ def export_ranking(
     info = {"inputs": describe(signature), "outputs": output_names(kinds), "task_kinds": kinds}
     requests = warmup_batches(examples) if warmup else None
     return save_export(
-        module, export_root, model_name, "ranking", info, feature_spec, requests, version, base_path_prefix, started
+        module,
+        export_root,
+        model_name,
+        "ranking",
+        info,
+        feature_spec,
+        requests,
+        version,
+        base_path_prefix,
+        started,
+        extra_info,
     )

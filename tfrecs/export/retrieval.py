@@ -27,6 +27,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from tfrecs.data.dataset import ITEM_ID
 from tfrecs.data.feature_spec import FeatureSpec
 from tfrecs.export.index import CandidateIndex, build_index
 from tfrecs.export.layout import resolve_version
@@ -69,8 +70,37 @@ class ServingTowers(tf.Module):
         return {"query_tower": self.query_tower, "candidate_tower": self.candidate_tower}
 
 
+class HistoryTowers(tf.Module):
+    """An item-item model (EASE, ItemKNN) served as a retrieval model.
+
+    Its scores are ``x_u W``: the query is the multi-hot vector of the raw ``history`` ids
+    (the model's ``call``), the candidate vectors are the columns of ``W``, so the index holds
+    ``W`` and the saved query tower is only the id lookup (``W`` is not saved twice).
+    """
+
+    def __init__(self, model: Any):
+        super().__init__(name="history_towers")
+        self.model = model
+
+    def compute_query_embeddings(self, features: Mapping[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        return tf.cast(self.model(dict(features), training=False), tf.float32)
+
+    def candidate_embeddings(self, features: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        ids = features[ITEM_ID] if ITEM_ID in features else next(iter(features.values()))
+        rows = self.model.lookup(ids) - 1  # catalogue row of each id (SequenceIds: row + 1)
+        return tf.gather(tf.transpose(self.model.item_matrix_weight), rows)
+
+    def _trackable_children(self, save_type="checkpoint", **kwargs):
+        return {"item_lookup": self.model.lookup}
+
+
 def serving_form(model: Any) -> Any:
-    """What a retrieval export serves of ``model``: its frozen towers when it has them, else itself."""
+    """What a retrieval export serves of ``model``: its frozen towers when it has them (LightGCN),
+    an item-item model as history -> item-item columns, else the model itself."""
+    from tfrecs.models.item_item import ItemItemModel
+
+    if isinstance(model, ItemItemModel):
+        return HistoryTowers(model)
     towers = getattr(model, "export_towers", None)
     return ServingTowers(*towers()) if callable(towers) else model
 
@@ -256,6 +286,7 @@ def export_retrieval(
     warmup: bool = True,
     base_path_prefix: Optional[str] = "/models",
     candidate_batch_size: int = 4096,
+    extra_info: Optional[Mapping[str, Any]] = None,
 ) -> ExportResult:
     """Exports a retrieval model with an embedded ScaNN or brute-force index.
 
@@ -279,6 +310,7 @@ def export_retrieval(
         warmup: write ``assets.extra/tf_serving_warmup_requests``.
         base_path_prefix: where export_root is mounted in TF Serving (models.config).
         candidate_batch_size: batch size of the candidate tower pass.
+        extra_info: more entries for ``export_info.json`` (``export_trained``: the training record).
 
     Returns:
         ExportResult (``info`` holds k, the index report with build seconds, the signature);
@@ -318,5 +350,15 @@ def export_retrieval(
     }
     requests = warmup_batches(examples, extra={EXCLUDE_INPUT: exclude}) if warmup else None
     return save_export(
-        module, export_root, model_name, "retrieval", info, feature_spec, requests, version, base_path_prefix, started
+        module,
+        export_root,
+        model_name,
+        "retrieval",
+        info,
+        feature_spec,
+        requests,
+        version,
+        base_path_prefix,
+        started,
+        extra_info,
     )

@@ -6,7 +6,11 @@ Every export kind (retrieval, ranking, two-stage) builds a ``tf.Module`` with a
 * attaches the FeatureSpec (``feature_spec.json``), one vocabulary file per feature
   (``vocab_<feature>.txt``, one value per line, in lookup order) and ``export_info.json``
   as SavedModel assets (copied into ``<version>/assets/``);
-* saves with the ``Scann`` op namespace allowed (ScaNN indexes are graph ops);
+* records in ``export_info.json`` the export kind, its signature and, under ``versions``,
+  the installed versions of tfrecs and its stack (``extra_info`` adds more, e.g. the
+  training record ``export_trained`` passes under ``training``);
+* saves ``serving_default`` plus any ``module.extra_signatures`` (name -> tf.function), with
+  the ``Scann`` op namespace allowed (ScaNN indexes are graph ops);
 * writes the warmup records and renames the version into place atomically;
 * rewrites ``<export_root>/models.config``.
 
@@ -23,6 +27,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfrecs.core.versions import package_versions
 from tfrecs.data.feature_spec import FeatureSpec
 from tfrecs.export.layout import directory_size, write_models_config, write_version
 from tfrecs.export.warmup import write_warmup
@@ -108,21 +113,25 @@ def save_export(
     version: Optional[int] = None,
     base_path_prefix: Optional[str] = "/models",
     started: Optional[float] = None,
+    extra_info: Optional[Mapping[str, Any]] = None,
 ) -> ExportResult:
     """Saves ``module`` (with ``module.serving_default``) as the next version of ``model_name``.
 
     Args:
         module: serving module; its ``serving_default`` tf.function (input signature set) is
-            the ``serving_default`` signature.
+            the ``serving_default`` signature, and ``module.extra_signatures`` (if any, a dict
+            name -> tf.function) adds further signatures.
         export_root: TF Serving root (``saved_models``).
         model_name: model directory name.
         kind: ``retrieval``, ``ranking`` or ``two_stage``.
         info: JSON-friendly details saved as ``assets/export_info.json``.
         feature_spec: saved as ``assets/feature_spec.json`` plus vocabulary files.
-        warmup_requests: inputs for ``assets.extra/tf_serving_warmup_requests`` (None: no file).
+        warmup_requests: inputs for ``assets.extra/tf_serving_warmup_requests`` (None: no file):
+            input dicts for ``serving_default``, or ``(signature_name, inputs)`` pairs.
         version: integer version (default: next free).
         base_path_prefix: mount point of ``export_root`` in the server, for models.config.
         started: ``time.perf_counter()`` at the start of the export (for ``seconds``).
+        extra_info: more JSON-friendly entries for ``export_info.json`` (e.g. ``training``).
 
     Returns:
         ExportResult.
@@ -133,7 +142,15 @@ def save_export(
             full); one line naming the path, and no version directory is left.
     """
     started = time.perf_counter() if started is None else started
-    info = {"kind": kind, "model_name": model_name, "tensorflow": tf.__version__, **info}
+    info = {
+        "kind": kind,
+        "model_name": model_name,
+        "tensorflow": tf.__version__,
+        **info,
+        **dict(extra_info or {}),
+        "versions": package_versions(),
+    }
+    signatures = {"serving_default": module.serving_default, **dict(getattr(module, "extra_signatures", None) or {})}
     with tempfile.TemporaryDirectory() as scratch:
         try:
             files = _asset_files(scratch, feature_spec, info)
@@ -145,7 +162,7 @@ def save_export(
             tf.saved_model.save(
                 module,
                 directory,
-                signatures={"serving_default": module.serving_default},
+                signatures=signatures,
                 options=tf.saved_model.SaveOptions(namespace_whitelist=SAVE_OPTIONS_NAMESPACES),
             )
             if warmup_requests:

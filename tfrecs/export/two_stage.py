@@ -6,7 +6,9 @@ optional ``exclude_item_ids``. For each query it
 
 1. embeds the query and retrieves ``num_candidates`` items from the index (ScaNN or exact),
 2. builds the ranking model's inputs for every (query, candidate) pair: item-side features
-   gathered from the candidate table saved in the export, request-side features repeated,
+   gathered from the candidate table saved in the export, request-side features repeated
+   (a history both models read at different widths reaches the ranker as each row's most
+   recent items at the ranker's width: ``rewindow``),
 3. scores the pairs with the ranking model (the ``rank_by`` task's probability or score),
 4. returns the best ``k``: ``item_ids``, ``scores`` (ranking) and ``retrieval_scores``.
 
@@ -21,12 +23,12 @@ Example::
 """
 
 import time
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from tfrecs.data.feature_spec import FeatureSpec
+from tfrecs.data.feature_spec import SEQUENCE_PADDING, FeatureSpec
 from tfrecs.export.index import LOWEST_SCORE, CandidateIndex
 from tfrecs.export.layout import resolve_version
 from tfrecs.export.ranking import output_names, ranking_outputs, task_kinds
@@ -43,18 +45,58 @@ from tfrecs.export.saving import ExportResult, save_export, trackable_parts, war
 from tfrecs.export.signature import checked_features, describe, example_features, feature_signature
 
 
+def _is_id_matrix(spec: tf.TensorSpec) -> bool:
+    return spec.shape.rank == 2 and (spec.dtype == tf.string or spec.dtype.is_integer)
+
+
 def _request_signature(
     query_signature: Mapping[str, tf.TensorSpec], ranking_signature: Mapping[str, tf.TensorSpec]
-) -> Dict[str, tf.TensorSpec]:
+) -> Tuple[Dict[str, tf.TensorSpec], Dict[str, int]]:
+    """The request's inputs (query tower's first) and the id matrices the ranker reads at another width.
+
+    A feature both models read must have one dtype. An item-id matrix (a history) may differ in
+    width: the request takes the query tower's, and the ranker gets each row's most recent
+    items at its own width (``rewindow``).
+
+    Returns:
+        (name -> TensorSpec of the request, name -> the ranker's width for re-windowed features).
+    """
     merged = dict(query_signature)
+    widths: Dict[str, int] = {}
     for name, spec in ranking_signature.items():
-        if name in merged and (merged[name].dtype != spec.dtype or merged[name].shape != spec.shape):
-            raise ValueError(
-                f"feature {name!r} is {merged[name].dtype.name}{merged[name].shape} for the query "
-                f"tower but {spec.dtype.name}{spec.shape} for the ranking model; they must agree."
-            )
-        merged.setdefault(name, spec)
-    return merged
+        if name not in merged:
+            merged[name] = spec
+            continue
+        mine = merged[name]
+        if mine.dtype == spec.dtype and mine.shape == spec.shape:
+            continue
+        if mine.dtype == spec.dtype and _is_id_matrix(mine) and _is_id_matrix(spec):
+            if spec.shape[1] is not None:
+                widths[name] = int(spec.shape[1])
+            continue
+        raise ValueError(
+            f"feature {name!r} is {mine.dtype.name}{mine.shape} for the query "
+            f"tower but {spec.dtype.name}{spec.shape} for the ranking model; they must agree."
+        )
+    return merged, widths
+
+
+def rewindow(ids: tf.Tensor, width: int) -> tf.Tensor:
+    """``[batch, width]``: each row's last ``width`` real ids (oldest first), start-aligned, padded.
+
+    Rows of ``ids`` are histories of any width and either alignment (tfrecs pads with ``""``
+    or ``-1``, oldest item first), e.g. SASRec's left-padded 50 items for a DIN trained on 20.
+    """
+    padding = SEQUENCE_PADDING["string" if ids.dtype == tf.string else "int64"]
+    padding = tf.constant(padding, dtype=ids.dtype)
+    ids = tf.concat([ids, tf.fill([tf.shape(ids)[0], 1], padding)], axis=1)  # at least one column
+    real = tf.not_equal(ids, padding)
+    count = tf.reduce_sum(tf.cast(real, tf.int32), axis=1)
+    compact = tf.gather(ids, tf.argsort(tf.cast(~real, tf.int32), axis=1, stable=True), batch_dims=1)
+    columns = tf.range(width)[None, :]
+    positions = tf.minimum(tf.maximum(count - width, 0)[:, None] + columns, tf.shape(ids)[1] - 1)
+    valid = columns < tf.minimum(count, width)[:, None]
+    return tf.where(valid, tf.gather(compact, positions, batch_dims=1), padding)
 
 
 def pair_features(
@@ -91,6 +133,7 @@ class TwoStageModule(tf.Module):
         rank_by: str,
         num_candidates: int,
         k: int,
+        ranking_widths: Optional[Mapping[str, int]] = None,
     ):
         super().__init__(name="two_stage")
         self.retrieval_parts = trackable_parts(retrieval_model)
@@ -107,7 +150,10 @@ class TwoStageModule(tf.Module):
             features = checked_features(features, request_signature)
             queries = query_embeddings(retrieval_model, {name: features[name] for name in query_features})
             retrieval_scores, ids, rows, valid = index.search(queries, num_candidates, exclude_item_ids)
-            pairs = pair_features(features, self.candidate_table, rows, ranking_features)
+            request = dict(features)
+            for name, width in (ranking_widths or {}).items():
+                request[name] = rewindow(features[name], width)
+            pairs = pair_features(request, self.candidate_table, rows, ranking_features)
             scores = ranking_outputs(ranking_model, pairs, kinds)[rank_output]
             scores = tf.where(valid, tf.reshape(scores, tf.shape(rows)), LOWEST_SCORE)
             scores, order = tf.math.top_k(scores, k=k)
@@ -137,10 +183,12 @@ def export_two_stage(
     rank_by: Optional[str] = None,
     columns: Optional[Mapping[str, np.ndarray]] = None,
     signature_overrides: Optional[Mapping[str, tf.TensorSpec]] = None,
+    ranking_signature_overrides: Optional[Mapping[str, tf.TensorSpec]] = None,
     candidate_id_key: str = "item_id",
     version: Optional[int] = None,
     warmup: bool = True,
     base_path_prefix: Optional[str] = "/models",
+    extra_info: Optional[Mapping[str, Any]] = None,
 ) -> ExportResult:
     """Exports retrieve-then-rank as one SavedModel.
 
@@ -159,8 +207,12 @@ def export_two_stage(
         index, scann_params: index kind and ScaNN overrides (see ``build_index``).
         rank_by: task whose output orders the answers (default: the first binary task, else the first).
         columns: training columns (dtypes, warmup rows).
-        signature_overrides: explicit TensorSpecs by feature name.
+        signature_overrides: explicit TensorSpecs by feature name (the query tower's, and the
+            ranking model's unless ``ranking_signature_overrides`` is given).
+        ranking_signature_overrides: explicit TensorSpecs of the ranking model's features (e.g.
+            DIN's ``history`` of another width than the query tower's).
         candidate_id_key, version, warmup, base_path_prefix: as in ``export_retrieval``.
+        extra_info: more entries for ``export_info.json`` (``export_trained``: the training record).
 
     Returns:
         ExportResult.
@@ -185,18 +237,19 @@ def export_two_stage(
     if not ranking_names:
         raise ValueError("ranking_features must name the raw features the ranking model reads.")
     table_names = [name for name in ranking_names if name in candidates and name not in query_names]
-    table_signature = feature_signature(ranking_spec, table_names, columns=candidates, overrides=signature_overrides)
+    ranking_overrides = signature_overrides if ranking_signature_overrides is None else ranking_signature_overrides
+    table_signature = feature_signature(ranking_spec, table_names, columns=candidates, overrides=ranking_overrides)
     table = {
         name: dense_candidates({name: candidates[name]}, ranking_spec, table_signature)[name] for name in table_names
     }
     query_signature = feature_signature(feature_spec, query_names, columns=columns, overrides=signature_overrides)
     request_only = [name for name in ranking_names if name not in table]
     ranking_signature = (
-        feature_signature(ranking_spec, request_only, columns=columns, overrides=signature_overrides)
+        feature_signature(ranking_spec, request_only, columns=columns, overrides=ranking_overrides)
         if request_only
         else {}
     )
-    request_signature = _request_signature(query_signature, ranking_signature)
+    request_signature, ranking_widths = _request_signature(query_signature, ranking_signature)
     examples = example_features(request_signature, feature_spec, num_rows=4, columns=columns)
     query_examples = {name: examples[name] for name in query_names}
     candidate_index, report, exclude = index_candidates(
@@ -222,6 +275,7 @@ def export_two_stage(
         rank_by,
         num_candidates,
         k,
+        ranking_widths,
     )
     info = {
         "k": k,
@@ -231,10 +285,21 @@ def export_two_stage(
         "candidate_id_key": candidate_id_key,
         "index": report,
         "item_side_features": table_names,
+        "rewindowed_for_ranking": ranking_widths,
         "inputs": {**describe(request_signature), **exclusion_info(candidate_index)},
         "outputs": ["item_ids", "scores", "retrieval_scores"],
     }
     requests = warmup_batches(examples, extra={EXCLUDE_INPUT: exclude}) if warmup else None
     return save_export(
-        module, export_root, model_name, "two_stage", info, feature_spec, requests, version, base_path_prefix, started
+        module,
+        export_root,
+        model_name,
+        "two_stage",
+        info,
+        feature_spec,
+        requests,
+        version,
+        base_path_prefix,
+        started,
+        extra_info,
     )

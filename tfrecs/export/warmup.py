@@ -12,7 +12,7 @@ Example::
 """
 
 import os
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -23,7 +23,7 @@ WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 def write_warmup(
     export_dir: str,
     model_name: str,
-    requests: Sequence[Mapping[str, np.ndarray]],
+    requests: Sequence[Union[Mapping[str, np.ndarray], Tuple[str, Mapping[str, np.ndarray]]]],
     signature_name: str = "serving_default",
 ) -> str:
     """Writes one PredictionLog record per request; returns the file's path.
@@ -31,8 +31,9 @@ def write_warmup(
     Args:
         export_dir: the SavedModel (version) directory.
         model_name: model name the records address.
-        requests: input dicts (signature input name -> numpy batch).
-        signature_name: signature the requests call.
+        requests: input dicts (signature input name -> numpy batch), or ``(signature name,
+            inputs)`` pairs for a request to another signature than ``signature_name``.
+        signature_name: signature the plain input dicts call.
 
     Raises:
         ValueError: no requests.
@@ -44,10 +45,11 @@ def write_warmup(
     path = os.path.join(export_dir, WARMUP_FILE)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with tf.io.TFRecordWriter(path) as writer:
-        for inputs in requests:
+        for entry in requests:
+            name, inputs = entry if isinstance(entry, tuple) else (signature_name, entry)
             request = predict_pb2.PredictRequest()
             request.model_spec.name = model_name
-            request.model_spec.signature_name = signature_name
+            request.model_spec.signature_name = name
             for name, values in inputs.items():
                 request.inputs[name].CopyFrom(tf.make_tensor_proto(values))
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))

@@ -14,10 +14,17 @@ Example::
 """
 
 from tfrecs.layers.cin import CIN
-from tfrecs.layers.compressed_embedding import Float16Embedding, HashEmbedding, QREmbedding
+from tfrecs.layers.compressed_embedding import (
+    Float16Embedding,
+    HashEmbedding,
+    PQEmbedding,
+    QREmbedding,
+    pq_reconstruct,
+    product_quantize,
+)
 from tfrecs.layers.cross import CrossV1
 from tfrecs.layers.experts import MixtureOfExperts
-from tfrecs.layers.feature_embedding import FeatureEmbedding
+from tfrecs.layers.feature_embedding import FeatureEmbedding, quantize_embeddings
 from tfrecs.layers.fm import FMInteraction
 from tfrecs.layers.graph_propagation import GraphPropagation
 from tfrecs.layers.item_lookup import ItemLookup
@@ -36,8 +43,12 @@ __all__ = [
     "ItemLookup",
     "MLP",
     "MixtureOfExperts",
+    "PQEmbedding",
     "QREmbedding",
     "SequenceEncoder",
     "TargetAttention",
     "TransformerBlock",
+    "pq_reconstruct",
+    "product_quantize",
+    "quantize_embeddings",
 ]

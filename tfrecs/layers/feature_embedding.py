@@ -9,9 +9,16 @@ mean-pooled over their non-padding positions.
 
 Single-id fields (categorical ids, numeric buckets) are gathered together: one gather of
 ``[batch, fields]`` indices (plus per-field offsets) for all of them. A feature whose
-``Feature.compression`` is ``"hash"``, ``"qr"`` or ``"float16"`` gets its own compressed
-table instead (``tfrecs.layers.compressed_embedding``); ``memory_report()`` gives each
-feature's bytes next to what a plain float32 slice would take.
+``Feature.compression`` is ``"hash"``, ``"qr"``, ``"float16"`` or ``"pq"`` gets its own
+compressed table instead (``tfrecs.layers.compressed_embedding``); ``memory_report()``
+gives each feature's bytes next to what a plain float32 slice would take, and what it
+would take without ``min_count`` / ``max_tokens`` pruning.
+
+Post-training product quantisation: ``quantize_embeddings(model, ["item_id"])`` returns a
+copy of a trained model (or ``FeatureEmbedding``) whose named features are stored as
+frozen ``pq`` tables (k-means codes + codebooks of the trained vectors), every other weight
+copied; trained ``pq`` features are frozen with their learned codes. The copy's spec says
+so, so it saves and reloads as plain Keras.
 
 Bad input: a batch missing a feature raises ``KeyError`` naming it; a raw id never seen in
 training maps to its feature's OOV bucket(s) (by design, so serving never fails); NaN in
@@ -42,7 +49,8 @@ Example::
     pre_indexed(spec.encode(columns))   # same rows as embed(columns) with the same weights
 """
 
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+import dataclasses
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
@@ -50,8 +58,13 @@ import tf_keras
 
 from tfrecs.core.config import ConfigFromInit
 from tfrecs.core.registration import export
-from tfrecs.data.feature_spec import SEQUENCE_PADDING, FeatureSpec
-from tfrecs.layers.compressed_embedding import make_compressed_embedding
+from tfrecs.data.feature_spec import FORMAT_VERSION, SEQUENCE_PADDING, FeatureSpec, FeatureSpecError
+from tfrecs.layers.compressed_embedding import (
+    PQEmbedding,
+    default_subspaces,
+    make_compressed_embedding,
+    product_quantize,
+)
 
 MODES = ("dict", "stacked", "concatenated")
 
@@ -264,7 +277,11 @@ class FeatureEmbedding(ConfigFromInit, tf_keras.layers.Layer):
         return {name: stacked[:, position] for position, name in enumerate(self.feature_names)}
 
     def memory_report(self) -> Dict[str, Dict[str, int]]:
-        """Per feature: ``{"bytes": held, "uncompressed_bytes": one float32 row per id}``."""
+        """Per feature: ``{"bytes": held, "uncompressed_bytes": one float32 row per lookup
+        index, "unpruned_bytes": one float32 row per index had ``min_count`` / ``max_tokens``
+        pruned nothing}``. A ``pq`` feature's ``bytes`` are its serving bytes (codes +
+        codebooks); while it trains, its query table comes on top
+        (``PQEmbedding.training_memory_bytes``)."""
         itemsize = np.dtype(self.dtype).itemsize
         report = {}
         for name in self.feature_names:
@@ -276,9 +293,208 @@ class FeatureEmbedding(ConfigFromInit, tf_keras.layers.Layer):
                 if name in self._compressed
                 else rows * self.embedding_dim * itemsize
             )
-            report[name] = {"bytes": int(held), "uncompressed_bytes": int(plain)}
+            pruned = 0 if name in self._dense_numeric else (getattr(feature, "pruned_values", None) or 0)
+            report[name] = {
+                "bytes": int(held),
+                "uncompressed_bytes": int(plain),
+                "unpruned_bytes": int((rows + pruned) * self.embedding_dim * 4),
+            }
         return report
 
     def memory_bytes(self) -> int:
         """Bytes held by the embedding parameters (fused table, numeric vectors, compressed tables)."""
         return int(sum(entry["bytes"] for entry in self.memory_report().values()))
+
+    def feature_table(self, name: str) -> np.ndarray:
+        """``[vocabulary_size, embedding_dim]`` float32: the vector of every lookup index of an
+        embedded id / token / bucket feature (its fused-table slice, or its compressed layer
+        read at every index), as the layer computes them now.
+
+        Raises:
+            KeyError: ``name`` is not embedded here.
+            ValueError: ``name`` is a dense numeric feature (one learned vector, no table).
+        """
+        if name not in self.feature_names:
+            raise KeyError(f"FeatureEmbedding: feature {name!r} is not embedded here (has {self.feature_names})")
+        if name in self._dense_numeric:
+            raise ValueError(f"FeatureEmbedding: feature {name!r} is dense numeric: it has no table")
+        size = self.spec[name].vocabulary_size
+        if name in self._compressed:
+            rows = [
+                tf.cast(self._compressed[name](tf.range(start, min(start + 65536, size), dtype=tf.int64)), tf.float32)
+                for start in range(0, size, 65536)
+            ]
+            return tf.concat(rows, axis=0).numpy()
+        self._build_table()
+        start = self._offsets[name]
+        return tf.cast(self.table.embeddings[start : start + size], tf.float32).numpy()
+
+    def _build_table(self) -> None:
+        if not self.table.built:
+            self.table.build((None,))
+
+    def _copy_embeddings(self, source: "FeatureEmbedding", codes: Mapping[str, Any]) -> None:
+        """Copies ``source``'s embedding weights into this layer (same features, same spec but
+        for the ``pq`` features of ``codes``: name -> ``(codes, codebooks)`` for frozen PQ layers)."""
+        self._build_table()
+        source._build_table()
+        if self.numeric_vectors is not None:
+            self.numeric_vectors.assign(source.numeric_vectors)
+        table = self.table.embeddings.numpy()
+        for name, offset in self._offsets.items():
+            table[offset : offset + self.spec[name].vocabulary_size] = source.feature_table(name)
+        self.table.embeddings.assign(table)
+        for name, layer in self._compressed.items():
+            if name in codes:
+                layer.set_codes(*codes[name])
+            else:
+                layer.set_weights(source._compressed[name].get_weights())
+
+
+def _replace_specs(config: Any, features: Mapping[str, Any]) -> Any:
+    """``config`` with every FeatureSpec config inside it (a model's ``spec``, nested layers')
+    taking the changed ``features`` (name -> ``Feature``)."""
+    if isinstance(config, dict):
+        if config.get("format_version") == FORMAT_VERSION and isinstance(config.get("features"), list):
+            entries = [
+                dataclasses.asdict(features[entry["name"]]) if entry.get("name") in features else entry
+                for entry in config["features"]
+            ]
+            return {**config, "features": entries}
+        return {key: _replace_specs(value, features) for key, value in config.items()}
+    if isinstance(config, list):
+        return [_replace_specs(value, features) for value in config]
+    return config
+
+
+def _embedding_layers(obj) -> List[FeatureEmbedding]:
+    """Every ``FeatureEmbedding`` in ``obj`` (itself included), in tracking order."""
+    return [
+        layer for layer in obj._flatten_layers(include_self=True, recursive=True) if isinstance(layer, FeatureEmbedding)
+    ]
+
+
+def quantize_embeddings(
+    obj,
+    features: Optional[Sequence[str]] = None,
+    num_subspaces: Optional[int] = None,
+    num_centroids: int = 256,
+    seed: int = 0,
+    iterations: int = 50,
+):
+    """Post-training product quantisation: a copy of ``obj`` for serving, with PQ tables.
+
+    ``obj`` is a trained ``FeatureEmbedding`` or a Keras model holding some (every tfrecs
+    model, or a functional model around one). Each feature named in ``features`` is
+    product-quantised in every ``FeatureEmbedding`` that embeds it: its trained vectors
+    (``FeatureEmbedding.feature_table``: fused slice or compressed layer) are clustered by
+    k-means per sub-space (``product_quantize``, seeded) and the copy stores only the codes
+    and codebooks (a frozen ``PQEmbedding``). Features trained with ``compression="pq"``
+    (Differentiable PQ) are frozen with their learned codes and codebooks (no k-means), named
+    or not. Every other weight is copied unchanged. The copy is a new object built from
+    ``obj``'s config with the changed features in its spec (``compression="pq"``,
+    ``pq_frozen=True``), so it saves and reloads as plain Keras; it is not compiled (compile
+    it to fine-tune: the codebooks stay trainable, the codes do not).
+
+    Args:
+        obj: a built ``FeatureEmbedding`` or model.
+        features: names to quantise (None: only freeze the trained ``pq`` features).
+        num_subspaces: ``M`` (divides the embedding dimension; None: ``default_subspaces``).
+        num_centroids: ``K`` per sub-space.
+        seed, iterations: of the k-means (``product_quantize``).
+
+    Returns:
+        The quantised copy (same class as ``obj``).
+
+    Raises:
+        FeatureSpecError: a named feature is not embedded by any ``FeatureEmbedding`` of
+            ``obj``, is dense numeric, or ``M`` does not divide the embedding dimension,
+            or bad ``M`` / ``K`` (each names the feature and the argument).
+        ValueError: ``obj`` holds no ``FeatureEmbedding``, or it is not built.
+
+    Example::
+
+        result = train(TrainConfig(model="deepfm", epochs=3))
+        serving = quantize_embeddings(result.model, ["user_id", "item_id"], num_subspaces=4, num_centroids=64)
+        [layer.memory_bytes() for layer in serving.submodules if isinstance(layer, FeatureEmbedding)]
+    """
+    layers = _embedding_layers(obj)
+    if not layers:
+        raise ValueError(f"quantize_embeddings: {type(obj).__name__} holds no FeatureEmbedding")
+    named = [features] if isinstance(features, str) else list(features or [])
+    for name in named:
+        if not any(name in layer.feature_names for layer in layers):
+            raise FeatureSpecError(f"feature {name!r}: quantize_embeddings finds no FeatureEmbedding that embeds it")
+        if any(name in layer._dense_numeric for layer in layers):
+            raise FeatureSpecError(f"feature {name!r}: a dense numeric feature has no table to quantise")
+    trained = {
+        name
+        for layer in layers
+        for name, sub in layer._compressed.items()
+        if isinstance(sub, PQEmbedding) and not sub.frozen
+    }
+    changed = {}
+    for name in sorted(set(named) | trained):
+        feature = next(layer.spec[name] for layer in layers if name in layer.feature_names)
+        if feature.compression == "pq" and feature.pq_frozen:
+            continue  # already a serving table
+        if name in trained:
+            changed[name] = dataclasses.replace(feature, pq_frozen=True)
+            continue
+        dims = {layer.embedding_dim for layer in layers if name in layer.feature_names}
+        subspaces = num_subspaces if num_subspaces is not None else default_subspaces(min(dims))
+        frozen = dataclasses.replace(
+            feature, compression="pq", pq_subspaces=subspaces, pq_centroids=num_centroids, pq_frozen=True
+        )
+        for dim in dims:
+            if dim % subspaces:
+                raise FeatureSpecError(
+                    f"feature {name!r}: pq_subspaces={subspaces} does not divide embedding_dim={dim}"
+                )
+        changed[name] = frozen
+    if not changed:
+        return obj
+    codes: List[Dict[str, Any]] = []
+    for layer in layers:
+        found = {}
+        for name, feature in changed.items():
+            if name not in layer.feature_names:
+                continue
+            sub = layer._compressed.get(name)
+            if isinstance(sub, PQEmbedding):
+                found[name] = (sub.assigned_codes(), sub.codebooks.numpy())
+            else:
+                found[name] = product_quantize(
+                    layer.feature_table(name), feature.pq_subspaces, num_centroids, seed=seed, iterations=iterations
+                )
+        codes.append(found)
+    config = _replace_specs(obj.get_config(), changed)
+    copy = type(obj).from_config(config)
+    if not copy.built and not isinstance(copy, FeatureEmbedding):
+        build_config = obj.get_build_config()
+        if not build_config:
+            raise ValueError(f"quantize_embeddings: {type(obj).__name__} has no build config; call it on a batch first")
+        copy.build_from_config(build_config)
+    new_layers = _embedding_layers(copy)
+    if len(new_layers) != len(layers):
+        raise ValueError(f"quantize_embeddings: the copy of {type(obj).__name__} has another layout")
+    for new, old, found in zip(new_layers, layers, codes):
+        new._copy_embeddings(old, found)
+    _copy_other_weights(obj, copy, layers, new_layers)
+    return copy
+
+
+def _copy_other_weights(source, target, source_embeddings, target_embeddings) -> None:
+    """Copies every weight outside the ``FeatureEmbedding`` layers, matched in tracking order."""
+    skip_source = {id(w) for layer in source_embeddings for w in layer.weights}
+    skip_target = {id(w) for layer in target_embeddings for w in layer.weights}
+    theirs = [w for w in source.weights if id(w) not in skip_source]
+    ours = [w for w in target.weights if id(w) not in skip_target]
+    shapes = [tuple(w.shape) for w in theirs], [tuple(w.shape) for w in ours]
+    if shapes[0] != shapes[1]:
+        raise ValueError(
+            f"quantize_embeddings: the copy's weights do not line up with {type(source).__name__}'s "
+            f"({len(theirs)} vs {len(ours)} weights outside the embeddings)"
+        )
+    for mine, original in zip(ours, theirs):
+        mine.assign(original)

@@ -10,7 +10,9 @@ and ``release_year`` (numeric, quantile buckets), ``genres`` (sequence, padded w
 and look them up inside.
 
 Features are chosen, not assumed: ``features=None`` takes the built-in declarations the
-data has columns for, in that order (ML-100K: all eight; an own CSV with only users,
+data has columns for, in that order, then every other user / item feature column the data
+declares (``from_files(user_features=..., item_features=...)``) except ``title``, which
+names items in answers (ML-100K: the eight built-in ones; an own CSV with only users,
 items and ratings: ``user_id``, ``item_id``); ``features=[...]`` takes exactly those, and a
 named feature the data lacks is an ``InputError`` naming it. A named column without a
 built-in declaration is declared from its values (lists -> sequence, floats -> numeric,
@@ -66,6 +68,8 @@ PROTOCOL = "ctr-random-global"
 PARTS = ("train", "valid", "test")
 GENRES_LENGTH = 6  # the most genres an ML-100K movie has
 MULTITASK_LABEL_KEYS = {"like": LABEL, "rating": RATING}
+# Columns ``features=None`` never takes: labels, time, DIN's history, and item titles (display text).
+NOT_DEFAULT_FEATURES = frozenset({LABEL, HISTORY, RATING, TIMESTAMP, "title"})
 
 Columns = Dict[str, np.ndarray]
 
@@ -173,7 +177,8 @@ def declared_features(columns: Columns, features: Union[None, str, Sequence[str]
 
     Args:
         columns: the training rows' joined columns (``joined_columns(split.train)``).
-        features: names to use (None: the built-in declarations the data has columns for).
+        features: names to use (None: the built-in declarations the data has columns for,
+            then its other user / item feature columns but ``title``).
 
     Raises:
         InputError: a named feature that is not a column of the data (names it), a name
@@ -186,7 +191,9 @@ def declared_features(columns: Columns, features: Union[None, str, Sequence[str]
     builtin = {feature.name: feature for feature in ctr_features()}
     names = feature_names(features)
     if names is None:
-        return [_fit_dtype(f, columns[f.name]) for f in builtin.values() if f.name in columns]
+        declared = [_fit_dtype(f, columns[f.name]) for f in builtin.values() if f.name in columns]
+        others = [name for name in columns if name not in builtin and name not in NOT_DEFAULT_FEATURES]
+        return declared + [declare_feature(name, columns[name]) for name in others]
     if not names:
         raise InputError("features=[]: a CTR model needs at least one feature (e.g. user_id,item_id)")
     reserved = sorted({LABEL, HISTORY, RATING, TIMESTAMP} & set(names))

@@ -1,10 +1,14 @@
 """What the scripts in ``pipelines/`` share: arguments, data loading, progress bar, summary.
 
-Each script builds its parser with ``script_parser``, checks its numbers with
-``check_positive`` / ``check_finite``, loads data with ``load_source``, writes with
-``write_parts`` (atomically: a hidden staging directory renamed into place when every part
-is complete), and ends with ``print_summary``: a human summary (records written, shards,
-bytes, time) and one final JSON line of the same figures.
+Each script builds its parser with ``script_parser`` (the data-source options are the
+command line's own, ``tfrecs.cli.add_data_source_args``, handed in by the script: this
+package sits below ``tfrecs.cli``), checks its numbers with ``check_positive`` /
+``check_finite``, resolves a named data set or the user's own file with ``resolve_source``
+(``tfrecs.cli.own_data``), loads it with ``load_source``, records what it read with
+``source_metadata`` (what ``tfrecs train --tfrecords`` checks), writes with ``write_parts``
+(atomically: a hidden staging directory renamed into place when every part is complete),
+and ends with ``print_summary``: a human summary (records written, shards, bytes, time) and
+one final JSON line of the same figures.
 
 ``run`` turns failures into one line on stderr: known errors (tfrecs errors, bad values,
 unwritable paths) exit 2 with ``<script>: error: <message>``; SIGTERM or Ctrl-C remove the
@@ -13,8 +17,11 @@ as a storage error instead of killing the process (SIGXFSZ is ignored).
 
 Example::
 
-    parser = script_parser("Build TFRecords.")
-    args = parser.parse_args()
+    from tfrecs import cli
+
+    parser = script_parser("Build TFRecords.", cli.add_data_source_args)
+    args = parse_args(parser, argv)
+    resolve_source(args, cli.own_data, cli.dataset_label)
     ds = load_source(args)
 """
 
@@ -25,7 +32,7 @@ import os
 import signal
 import sys
 import time
-from typing import Callable, Dict, Iterable, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence
 
 from tfrecs.core.errors import InputError, TfrecsError
 from tfrecs.data.registry import DATASET_NAMES, SYNTHETIC_NAMES
@@ -33,21 +40,31 @@ from tfrecs.data.registry import DATASET_NAMES, SYNTHETIC_NAMES
 DATASETS = DATASET_NAMES
 SYNTHETIC_INTERACTIONS_PER_USER = 30
 OVERWRITE_FLAG = "--overwrite"
+DEFAULT_SEED = 2020  # tfrecs train's: records to train from must share the run's split and seed
 
 
 class Interrupted(BaseException):
     """SIGTERM arrived: unwinds like Ctrl-C so staging directories are removed on the way out."""
 
 
-def script_parser(description: str, datasets: Sequence[str] = DATASETS) -> argparse.ArgumentParser:
-    """A parser with the arguments every pipeline script takes (each with help text)."""
+def script_parser(
+    description: str, add_source_args: Callable[[argparse.ArgumentParser], None], datasets: Sequence[str] = DATASETS
+) -> argparse.ArgumentParser:
+    """A parser with the arguments every pipeline script takes (each with help text).
+
+    Args:
+        description: the script's one-line description.
+        add_source_args: adds ``--data-dir`` / ``--cache-dir`` and the own-data options
+            (``--data``, ``--data-config``, ``--user-col``, ...): the scripts pass
+            ``tfrecs.cli.add_data_source_args``, so they take exactly what ``tfrecs train`` takes.
+        datasets: the named data sets ``--dataset`` accepts (checked by ``resolve_source``).
+    """
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument(
         "--dataset",
-        required=True,
-        choices=datasets,
         metavar="NAME",
-        help=f"data set to read, one of: {', '.join(datasets)}",
+        help=f"data set to read, one of: {', '.join(datasets)}; with --data / --data-config: the name the "
+        "records carry (default: the file's name, as tfrecs train names it)",
     )
     parser.add_argument(
         "--output", required=True, help="output directory; written atomically (renamed into place when complete)"
@@ -59,16 +76,17 @@ def script_parser(description: str, datasets: Sequence[str] = DATASETS) -> argpa
         help="synthetic data sets: number of interactions (or CTR rows) to generate",
     )
     parser.add_argument("--num-items", type=int, default=2000, help="synthetic data sets: catalogue size")
-    parser.add_argument("--seed", type=int, default=0, help="seed of generation, splitting and sampling")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help="seed of generation, splitting and sampling (tfrecs train --tfrecords needs the run's --seed)",
+    )
     parser.add_argument("--shards", type=int, default=8, help="TFRecord files per output directory")
     parser.add_argument("--compression", choices=("none", "gzip"), default="none", help="TFRecord compression")
     parser.add_argument(OVERWRITE_FLAG, action="store_true", help="replace a previous output in --output")
-    parser.add_argument(
-        "--data-dir",
-        help="read the data set from this directory (or file, for 'sequences') "
-        "instead of the tfrecs cache; a missing path is an error",
-    )
-    parser.add_argument("--cache-dir", help="tfrecs cache root (default $TFRECS_CACHE_DIR or ~/.cache/tfrecs)")
+    add_source_args(parser)
+    parser.set_defaults(known_datasets=tuple(datasets))
     return parser
 
 
@@ -80,9 +98,9 @@ def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = 
             or it holds other files.
         StorageError: ``--output`` exists and is not a directory.
     """
+    args = parser.parse_args(argv)  # before TensorFlow loads: --help stays instant
     from tfrecs.pipelines.tfrecord_writer import check_target
 
-    args = parser.parse_args(argv)
     check_positive(shards=args.shards)
     check_target(args.output, args.overwrite, OVERWRITE_FLAG)
     return args
@@ -106,11 +124,48 @@ def check_finite(minimum: float = 0.0, **values: float) -> None:
             raise InputError(f"--{name.replace('_', '-')} must be a finite number >= {minimum:g}, got {value}")
 
 
-def load_source(args):
-    """The ``RecDataset`` of ``--dataset`` (synthetic ones sized by ``--num-interactions``,
-    any other name through ``tfrecs.data.load_dataset`` with ``--data-dir``)."""
-    from tfrecs.data import load_dataset, synthetic_implicit, synthetic_sequences
+def resolve_source(
+    args: argparse.Namespace,
+    own_data: Callable[[argparse.Namespace], Optional[Dict[str, Any]]],
+    dataset_label: Callable[[argparse.Namespace, Optional[Dict[str, Any]]], str],
+) -> None:
+    """Sets ``args.source`` (the own data's ``from_files`` keywords, or None for a named data
+    set) and ``args.dataset`` (the name the records carry), as ``tfrecs train`` does.
 
+    Args:
+        own_data, dataset_label: ``tfrecs.cli.own_data`` and ``tfrecs.cli.dataset_label``.
+
+    Raises:
+        InputError: neither ``--dataset`` nor ``--data`` / ``--data-config``, an unknown data
+            set name, a column option without ``--data``, or ``--data-dir`` with it.
+    """
+    args.source = own_data(args)
+    if args.source is None:
+        known = args.known_datasets
+        if args.dataset is None:
+            raise InputError(f"--dataset NAME ({', '.join(known)}) or --data FILE is required")
+        if args.dataset not in known:
+            raise InputError(f"--dataset {args.dataset}: not a data set here; choose one of {', '.join(known)}")
+    args.dataset = dataset_label(args, args.source)
+
+
+def source_metadata(args: argparse.Namespace, script: str, **options: Any) -> Dict[str, Any]:
+    """What ``schema.json`` records of a run: the script, the data it read (``tfrecs.pipelines.
+    tfrecord_training.source_record``), the seed and the script's own ``options``; ``tfrecs
+    train --tfrecords`` compares them with its run."""
+    from tfrecs.pipelines.tfrecord_training import source_record
+
+    return {"script": script, **source_record(args.dataset, args.source), "seed": args.seed, **options}
+
+
+def load_source(args):
+    """The ``RecDataset`` of ``--data`` (``tfrecs.data.from_files``) or ``--dataset`` (synthetic
+    ones sized by ``--num-interactions``, any other name through ``tfrecs.data.load_dataset``
+    with ``--data-dir``); ``resolve_source`` must have run."""
+    from tfrecs.data import from_files, load_dataset, synthetic_implicit, synthetic_sequences
+
+    if args.source is not None:
+        return from_files(**args.source)
     check_positive(num_interactions=args.num_interactions, num_items=args.num_items)
     if args.dataset not in SYNTHETIC_NAMES:
         if args.dataset not in DATASET_NAMES:
@@ -129,6 +184,26 @@ def load_source(args):
         )
     # lengths uniform in [10, 50]: 30 interactions per user on average
     return synthetic_sequences(num_users=num_users, num_items=args.num_items, seed=args.seed)
+
+
+def first_rows(chunks: Iterable[Mapping[str, Any]], limit: Optional[int]) -> Iterator[Dict[str, Any]]:
+    """The chunks (dicts of columns) cut after ``limit`` rows in all (None: every row).
+
+    Example::
+
+        list(first_rows([{"a": np.arange(3)}, {"a": np.arange(3)}], 4))  # chunks of 3 and 1 rows
+    """
+    left = limit
+    for chunk in chunks:
+        if left is not None and left <= 0:
+            return
+        rows = len(next(iter(chunk.values())))
+        if left is not None and rows > left:
+            chunk = {name: values[:left] for name, values in chunk.items()}
+            rows = left
+        if left is not None:
+            left -= rows
+        yield dict(chunk)
 
 
 def progress_bar(total: Optional[int], description: str, unit: str = "rec"):
@@ -169,6 +244,7 @@ def write_parts(
     shards, bytes) and per-part records.
 
     The whole of ``output`` appears at once, when every part is complete (``staged_output``).
+    A named part's ``schema.json`` metadata also records ``part`` (its name).
 
     Raises:
         InputError: ``output`` holds a previous output and ``--overwrite`` was not given.
@@ -188,7 +264,7 @@ def write_parts(
                 compression=compression(args),
                 overwrite=overwrite,
                 progress=bar.update,
-                metadata=metadata,
+                metadata={**(metadata or {}), "part": name} if name else metadata,
                 overwrite_flag=OVERWRITE_FLAG,
             )
         figures["records"] += schema.num_records

@@ -16,6 +16,7 @@ Example::
 from dataclasses import dataclass
 
 from tfrecs.models.bert4rec import BERT4Rec
+from tfrecs.pipelines.tfrecord_training import RunSource, sequence_batches
 from tfrecs.recipes.config import TrainConfig, TrainResult
 from tfrecs.recipes.registry import register_recipe
 from tfrecs.recipes.sequential_common import SequentialSettings, load_sequences, run
@@ -40,9 +41,16 @@ def train_bert4rec(config: TrainConfig) -> TrainResult:
     """BERT4Rec on ``loo-full``."""
     kwargs, settings = recipe_settings(config, BERT4Rec, BERT4RecSettings(), MODEL_DEFAULTS)
     data = load_sequences(config)
-    train_ds = data.cloze_batches(
-        kwargs["max_len"], settings.batch_size, settings.mask_probability, config.seed, settings.stride
-    )
+    if config.tfrecords:  # Cloze windows of pipelines/window_sequences.py --mode cloze (checked against this run)
+        source = RunSource.of(config)
+        max_len, mask_probability = kwargs["max_len"], settings.mask_probability
+        train_ds = sequence_batches(
+            config.tfrecords, data, "bert4rec", "cloze", max_len, settings.batch_size, source, mask_probability
+        )
+    else:
+        train_ds = data.cloze_batches(
+            kwargs["max_len"], settings.batch_size, settings.mask_probability, config.seed, settings.stride
+        )
 
     def build():
         return BERT4Rec(data.item_ids, data.counts, **kwargs)

@@ -26,6 +26,15 @@ class TrainConfig:
             ``tfrecs.data.from_files`` (``path``, ``user``, ``item``, ``timestamp``, ...);
             ``dataset`` then only names it in figures.
         verbose: Keras progress-bar verbosity.
+        tfrecords: a directory written by a ``pipelines/`` script (``build_tfrecords``,
+            ``sample_negatives``, ``window_sequences``): the training batches are read from
+            its ``train/`` records instead of being built from the data set (its
+            ``schema.json`` is checked against the model's inputs).
+        restore_from: a run directory of a finished ``tfrecs train --run-dir``: the recipe
+            loads that trained model instead of fitting (``tfrecs evaluate / export --run-dir``).
+        evaluation: how the reported figures are measured, when not the recipe's own way:
+            ``{"protocol": "random-sampled", "split": "valid", "ks": [5, 10], "num_negatives": 100}``
+            (any subset; the protocol must use the split the model was trained on).
     """
 
     model: str
@@ -42,6 +51,9 @@ class TrainConfig:
     cache_dir: Optional[str] = None
     verbose: Any = "auto"
     data: Optional[Dict[str, Any]] = None
+    tfrecords: Optional[str] = None
+    restore_from: Optional[str] = None
+    evaluation: Optional[Dict[str, Any]] = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -68,12 +80,16 @@ class TrainResult:
         history: Keras history (per-epoch lists).
         artifacts: what an export needs: ``RetrievalArtifacts`` or ``RankingArtifacts``
             (``tfrecs.export.artifacts``).
+        record: the run's record (``tfrecs.recipes.run_dir.run_record``): data set, split,
+            seed, the resolved model hyper-parameters and training settings, figures and
+            package versions; written to ``run.json`` and into ``export_info.json``.
     """
 
     model: Any
     figures: Dict[str, Any]
     history: Dict[str, List[float]] = field(default_factory=dict)
     artifacts: Any = None
+    record: Dict[str, Any] = field(default_factory=dict)
 
 
 def _coerce(text: str) -> Any:

@@ -50,9 +50,10 @@ from tfrecs.pipelines.ctr_view import (
     CtrData,
     load_ctr_data,
 )
+from tfrecs.pipelines.tfrecord_training import RunSource, ctr_batches
 from tfrecs.recipes.config import TrainConfig, TrainResult
 from tfrecs.recipes.registry import register_recipe
-from tfrecs.recipes.skeleton import fit_recipe, load_split, recipe_settings
+from tfrecs.recipes.skeleton import fit_recipe, load_split, ranking_part, recipe_settings
 
 
 @dataclass
@@ -167,19 +168,24 @@ def train_ctr(config: TrainConfig, name: str) -> TrainResult:
         rating=recipe.multitask,
         features=settings.features,
     )
+    if config.tfrecords:  # what pipelines/build_tfrecords.py wrote (checked against this run)
+        train_ds = ctr_batches(config.tfrecords, data, name, settings.batch_size, RunSource.of(config))
+    else:
+        train_ds = data.dataset("train", settings.batch_size, shuffle=True, seed=config.seed)
     strategy = training.configure(config.strategy, config.precision)
     with strategy.scope():
         model = recipe.model(data.spec, features=list(data.features), **{**_wiring(recipe, data), **model_kwargs})
         model.compile(optimizer=training.make_optimizer("adam", learning_rate=settings.learning_rate))
     fitted = fit_recipe(
         model,
-        data.dataset("train", settings.batch_size, shuffle=True, seed=config.seed),
+        train_ds,
         config,
         settings,
         validation_data=data.dataset("valid", 4096),
         monitor="val_like/auc" if recipe.multitask else "val_auc",
     )
-    figures = {**ctr_figures(model, data, "test"), "split": "test", "protocol": PROTOCOL, **fitted.figures(config.seed)}
+    part = ranking_part(config)
+    figures = {**ctr_figures(model, data, part), "split": part, "protocol": PROTOCOL, **fitted.figures(config.seed)}
     if getattr(model, "uncertainty_weighting", False):
         figures["task_weights"] = model.task_weights()
     artifacts = RankingArtifacts(

@@ -15,7 +15,7 @@ Example::
 """
 
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -23,9 +23,12 @@ import tensorflow as tf
 from tfrecs.data.dataset import RecDataset
 from tfrecs.data.histories import user_histories
 from tfrecs.evaluation.protocols import evaluate_protocol, protocol_split_name
+from tfrecs.export.artifacts import history_artifacts
 from tfrecs.models.item_item import EASE, ItemItemModel, ItemKNN
 from tfrecs.recipes.config import TrainConfig, TrainResult
 from tfrecs.recipes.registry import register_recipe
+from tfrecs.recipes.retrieval_common import evaluation_settings
+from tfrecs.recipes.run_dir import restore_trained
 from tfrecs.recipes.skeleton import load_split, recipe_settings
 
 HISTORY = "history"
@@ -77,16 +80,11 @@ def _score_fn(model: ItemItemModel, histories: np.ndarray, batch_size: int):
     return score
 
 
-def train_item_item(config: TrainConfig, model_cls: type) -> TrainResult:
-    """Fits ``model_cls`` in closed form, searches its hyper-parameter on validation, reports test figures."""
-    key, default_grid = SEARCH[config.model]
-    model_kwargs, settings = recipe_settings(config, model_cls, ItemItemSettings())
-    split = load_split(config, protocol_split_name(settings.protocol))
-    grid = [model_kwargs[key]] if key in model_kwargs else list(settings.grid or default_grid)
-    model = model_cls(np.asarray(split.train.item_index.ids), **{**model_kwargs, key: grid[0]})
-    train_histories = _histories(split, "valid", settings.protocol)
-    model.fit(tf.data.Dataset.from_tensor_slices({HISTORY: train_histories}).batch(settings.batch_size))
-    valid_scores = _score_fn(model, train_histories, settings.batch_size)
+def _search(model: ItemItemModel, split, settings, key: str, grid) -> Tuple[Any, Dict[str, float]]:
+    """Fits the Gram matrix once, solves for every ``grid`` value of ``key``; best on validation NDCG@10."""
+    valid_histories = _histories(split, "valid", settings.protocol)
+    model.fit(tf.data.Dataset.from_tensor_slices({HISTORY: valid_histories}).batch(settings.batch_size))
+    valid_scores = _score_fn(model, valid_histories, settings.batch_size)
     trials: Dict[str, float] = {}
     for value in grid:
         setattr(model, key, value)
@@ -97,14 +95,36 @@ def train_item_item(config: TrainConfig, model_cls: type) -> TrainResult:
     best = max(grid, key=lambda value: trials[str(value)])
     setattr(model, key, best)
     model.solve()
-    test_scores = _score_fn(model, _histories(split, "test", settings.protocol), settings.batch_size)
+    return best, trials
+
+
+def train_item_item(config: TrainConfig, model_cls: type) -> TrainResult:
+    """Fits ``model_cls`` in closed form, searches its hyper-parameter on validation, reports test figures."""
+    key, default_grid = SEARCH[config.model]
+    model_kwargs, settings = recipe_settings(config, model_cls, ItemItemSettings())
+    split = load_split(config, protocol_split_name(settings.protocol))
+    grid = [model_kwargs[key]] if key in model_kwargs else list(settings.grid or default_grid)
+    model = model_cls(np.asarray(split.train.item_index.ids), **{**model_kwargs, key: grid[0]})
+    if config.restore_from:  # the solved matrix of a finished run, no search
+        figures = restore_trained(model, config.restore_from)["figures"]
+        best, trials = figures[key], figures["search"]["valid_ndcg@10"]
+        setattr(model, key, best)
+    else:
+        best, trials = _search(model, split, settings, key, grid)
+    evaluation = evaluation_settings(config, settings.protocol)
+    scores = _score_fn(model, _histories(split, evaluation["stage"], evaluation["protocol"]), settings.batch_size)
     figures = {
-        **evaluate_protocol(test_scores, split, settings.protocol, stage="test", ks=(10, 20)),
+        **evaluate_protocol(scores, split, **evaluation),
         key: best,
         "search": {"key": key, "valid_ndcg@10": trials},
         "seed": config.seed,
     }
-    return TrainResult(model=model, figures=figures, history={key: [float(v) for v in grid]})
+    return TrainResult(
+        model=model,
+        figures=figures,
+        history={key: [float(v) for v in grid]},
+        artifacts=history_artifacts(split, model.item_ids, model.history_key),
+    )
 
 
 @register_recipe("ease", model=EASE, settings=ItemItemSettings)

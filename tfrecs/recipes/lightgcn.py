@@ -19,6 +19,7 @@ from tfrecs.data.dataset import ITEM_ID, USER_ID
 from tfrecs.export.artifacts import RetrievalArtifacts
 from tfrecs.models.lightgcn import LightGCN
 from tfrecs.pipelines.id_view import IdData
+from tfrecs.pipelines.tfrecord_training import RunSource, id_batches
 from tfrecs.recipes.config import TrainConfig, TrainResult
 from tfrecs.recipes.neumf import PROTOCOL, id_score_fn, load_id_data
 from tfrecs.recipes.registry import register_recipe
@@ -78,7 +79,10 @@ def train_lightgcn(config: TrainConfig) -> TrainResult:
         )
         model.compile(optimizer=training.make_optimizer("adam", settings.learning_rate))
     batch_size = settings.batch_size
-    if model.objective == "bpr":
+    if config.tfrecords:  # BPR triples of pipelines/sample_negatives.py --output-format pairwise
+        output = "pairwise" if model.objective == "bpr" else model.objective
+        train_ds = id_batches(config.tfrecords, data, "lightgcn", output, batch_size, RunSource.of(config))
+    elif model.objective == "bpr":
         train_ds = data.batches(
             batch_size,
             settings.num_negatives,
@@ -94,6 +98,11 @@ def train_lightgcn(config: TrainConfig) -> TrainResult:
         model, train_ds, config, settings, evaluate_fn=validation_evaluator(data.split, PROTOCOL, id_score_fn(data))
     )
     figures = final_figures(
-        data.score_fn(model), data.split, PROTOCOL, **fitted.figures(config.seed), objective=model.objective
+        data.score_fn(model),
+        data.split,
+        PROTOCOL,
+        config=config,
+        objective=model.objective,
+        **fitted.figures(config.seed),
     )
     return TrainResult(model=model, figures=figures, history=fitted.history, artifacts=artifacts(data))

@@ -15,10 +15,11 @@ from typing import Any, Dict, Optional
 
 from tfrecs import training
 from tfrecs.data.dataset import ITEM_ID, USER_ID
-from tfrecs.export.artifacts import RankingArtifacts
+from tfrecs.export.artifacts import CandidateScoringArtifacts
 from tfrecs.models.neumf import NeuMF
 from tfrecs.pipelines.id_view import IdData
 from tfrecs.pipelines.negative_sampling import DEFAULT_ALPHA
+from tfrecs.pipelines.tfrecord_training import RunSource, id_batches
 from tfrecs.recipes.config import TrainConfig, TrainResult
 from tfrecs.recipes.registry import register_recipe
 from tfrecs.recipes.retrieval_common import final_figures, validation_evaluator
@@ -78,15 +79,20 @@ def _train_mode(
         if model is None:
             model = NeuMF(data.spec, **{**model_kwargs, "mode": mode})
         model.compile(optimizer=training.make_optimizer("adam", learning_rate or settings.learning_rate))
-    train_ds = data.batches(
-        settings.batch_size,
-        settings.num_negatives,
-        "pointwise",
-        settings.negative_sampler,
-        settings.popularity_alpha,
-        seed=config.seed,
-        max_positives=settings.max_positives,
-    )
+    if config.tfrecords:  # pointwise records of pipelines/sample_negatives.py (checked against this run)
+        train_ds = id_batches(
+            config.tfrecords, data, config.model, "pointwise", settings.batch_size, RunSource.of(config)
+        )
+    else:
+        train_ds = data.batches(
+            settings.batch_size,
+            settings.num_negatives,
+            "pointwise",
+            settings.negative_sampler,
+            settings.popularity_alpha,
+            seed=config.seed,
+            max_positives=settings.max_positives,
+        )
     run_dir = f"{config.run_dir}/{mode}" if config.run_dir else None
     fitted = fit_recipe(
         model,
@@ -104,8 +110,9 @@ def train_neumf(config: TrainConfig) -> TrainResult:
     """GMF / MLP / NeuMF on the ``random-full`` protocol (``--set mode=gmf``, ``--set pretrain=true``).
 
     Returns:
-        ``TrainResult`` with ``RankingArtifacts`` (features ``user_id``, ``item_id``): NeuMF is
-        not factorised, so it exports as a (user, item) scorer.
+        ``TrainResult`` with ``CandidateScoringArtifacts`` (features ``user_id``, ``item_id``,
+        every catalogue item): NeuMF is not factorised, so it exports as a scorer of the whole
+        catalogue (and of given candidate lists), and re-ranks in two-stage exports.
     """
     model_kwargs, settings = recipe_settings(config, NeuMF, NeuMFSettings())
     mode = model_kwargs.get("mode", "neumf")
@@ -132,11 +139,18 @@ def train_neumf(config: TrainConfig) -> TrainResult:
     else:
         model, fitted = _train_mode(config, data, settings, strategy, mode, model_kwargs)
     figures = final_figures(
-        data.score_fn(model), data.split, PROTOCOL, **fitted.figures(config.seed), mode=mode, **extra
+        data.score_fn(model), data.split, PROTOCOL, config=config, mode=mode, **extra, **fitted.figures(config.seed)
     )
     return TrainResult(
         model=model,
         figures=figures,
         history=fitted.history,
-        artifacts=RankingArtifacts(feature_spec=data.spec, features=[USER_ID, ITEM_ID], split=data.split),
+        artifacts=CandidateScoringArtifacts(
+            feature_spec=data.spec,
+            features=[USER_ID, ITEM_ID],
+            split=data.split,
+            candidates={ITEM_ID: data.item_ids},
+            item_titles=data.item_titles,
+            user_query_features={USER_ID: data.user_ids},
+        ),
     )

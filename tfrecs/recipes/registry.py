@@ -5,12 +5,13 @@ import importlib
 import pkgutil
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from tfrecs.core.errors import InputError
 from tfrecs.recipes.config import TrainConfig, TrainResult, docstring_arguments, model_parameters
 
 Recipe = Callable[[TrainConfig], TrainResult]
 _RECIPES: Dict[str, Recipe] = {}
 _PARAMETERS: Dict[str, Tuple[type, Any, Dict[str, Any]]] = {}
-_INFRASTRUCTURE = {"config", "registry", "retrieval_common", "skeleton"}
+_INFRASTRUCTURE = {"config", "registry", "retrieval_common", "run_dir", "skeleton"}
 
 
 def register_recipe(
@@ -87,6 +88,34 @@ def get_recipe(name: str) -> Recipe:
     return _RECIPES[name]
 
 
+def declared_parameters(name: str) -> Optional[Tuple[type, Any, Dict[str, Any]]]:
+    """``(model class, settings, model defaults)`` the recipe of ``name`` declared, or None."""
+    get_recipe(name)
+    return _PARAMETERS.get(name)
+
+
 def train(config: TrainConfig) -> TrainResult:
-    """Runs the recipe of ``config.model``."""
-    return get_recipe(config.model)(config)
+    """Runs the recipe of ``config.model``; with ``config.run_dir`` saves the finished run there.
+
+    With ``config.restore_from`` the recipe loads that run's trained model instead of fitting
+    (``tfrecs.recipes.run_dir``), and the result carries that run's record.
+    """
+    from tfrecs.recipes import run_dir
+
+    recipe = get_recipe(config.model)
+    if config.restore_from:
+        result = recipe(config)
+        record = run_dir.load_record(config.restore_from)
+        result.record = {**record, "figures": result.figures, "evaluated_from": config.restore_from}
+        return result
+    if run_dir.finished(config.run_dir):
+        raise InputError(
+            f"--run-dir {config.run_dir} already holds a finished run ({run_dir.RUN_FILE}); use it with "
+            f"tfrecs evaluate / export --run-dir {config.run_dir}, or train into a new directory"
+        )
+    result = recipe(config)
+    if config.run_dir:
+        run_dir.save_run(config.run_dir, config, result)
+    else:
+        result.record = run_dir.run_record(config, result)
+    return result

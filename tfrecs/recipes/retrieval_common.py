@@ -7,12 +7,13 @@ Example::
     callback = EvaluationCallback(validation_evaluator(split, "random-full", make_score_fn))
 """
 
-from typing import Callable, Dict, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
 
+from tfrecs.core.errors import InputError
 from tfrecs.data.splits import Split
-from tfrecs.evaluation.protocols import evaluate_protocol
+from tfrecs.evaluation.protocols import PROTOCOLS, evaluate_protocol, protocol_split_name
 from tfrecs.pipelines.id_view import ScoreFn, factorized_score_fn  # noqa: F401  - re-exported for recipes
 
 
@@ -31,11 +32,50 @@ def validation_evaluator(
     return evaluate
 
 
+EVALUATION_KEYS = ("protocol", "split", "ks", "num_negatives")
+
+
+def evaluation_settings(config: Any, protocol: str, ks: Sequence[int] = (10, 20)) -> Dict[str, Any]:
+    """``evaluate_protocol`` keywords of a recipe's reported figures: ``protocol`` on the test
+    part at ``ks``, unless ``config.evaluation`` asks otherwise (``tfrecs evaluate --run-dir R
+    --protocol P --split valid --k 5 10``).
+
+    Raises:
+        InputError: an unknown key, or a protocol on another split than the one the model
+            was trained on (names both and the protocols that fit).
+    """
+    asked = dict(getattr(config, "evaluation", None) or {})
+    unknown = sorted(set(asked) - set(EVALUATION_KEYS))
+    if unknown:
+        raise InputError(f"unknown evaluation setting(s) {unknown}; known: {', '.join(EVALUATION_KEYS)}")
+    chosen = asked.get("protocol") or protocol
+    trained_on = protocol_split_name(protocol)
+    if protocol_split_name(chosen) != trained_on:
+        fitting = [name for name, (split_name, _) in PROTOCOLS.items() if split_name == trained_on]
+        raise InputError(
+            f"--protocol {chosen} evaluates on the {protocol_split_name(chosen)!r} split, but {config.model} was "
+            f"trained on the {trained_on!r} split; protocols on that split: {', '.join(fitting)}"
+        )
+    return {
+        "protocol": chosen,
+        "stage": asked.get("split") or "test",
+        "ks": tuple(asked.get("ks") or ks),
+        "num_negatives": int(asked.get("num_negatives") or 100),
+        "seed": getattr(config, "seed", 0),
+    }
+
+
 def final_figures(
-    score_fn: ScoreFn, split: Split, protocol: str, ks: Sequence[int] = (10, 20), **extra
+    score_fn: ScoreFn,
+    split: Split,
+    protocol: str,
+    ks: Sequence[int] = (10, 20),
+    config: Optional[Any] = None,
+    **extra,
 ) -> Dict[str, object]:
-    """The figures a recipe reports: test metrics at ``ks`` plus ``extra`` (epochs, seed, ...)."""
-    return {**evaluate_protocol(score_fn, split, protocol, stage="test", ks=ks), **extra}
+    """The figures a recipe reports: test metrics at ``ks`` plus ``extra`` (epochs, seed, ...);
+    ``config.evaluation`` may choose another protocol on the same split, part or cut-offs."""
+    return {**evaluate_protocol(score_fn, split, **evaluation_settings(config, protocol, ks)), **extra}
 
 
 def history_seconds_per_epoch(epoch_seconds: Sequence[float]) -> float:

@@ -14,6 +14,7 @@ Example::
 """
 
 from tfrecs.models.sasrec import SASRec
+from tfrecs.pipelines.tfrecord_training import RunSource, sequence_batches
 from tfrecs.recipes.config import TrainConfig, TrainResult
 from tfrecs.recipes.registry import register_recipe
 from tfrecs.recipes.sequential_common import SequentialSettings, load_sequences, run
@@ -28,7 +29,13 @@ def train_sasrec(config: TrainConfig) -> TrainResult:
     """SASRec on ``loo-full``; the figures include ``objective``."""
     kwargs, settings = recipe_settings(config, SASRec, SequentialSettings(), MODEL_DEFAULTS)
     data = load_sequences(config)
-    train_ds = data.causal_batches(kwargs["max_len"], settings.batch_size, config.seed, settings.stride)
+    if config.tfrecords:  # causal windows of pipelines/window_sequences.py (checked against this run)
+        source = RunSource.of(config)
+        train_ds = sequence_batches(
+            config.tfrecords, data, "sasrec", "causal", kwargs["max_len"], settings.batch_size, source
+        )
+    else:
+        train_ds = data.causal_batches(kwargs["max_len"], settings.batch_size, config.seed, settings.stride)
 
     def build():
         return SASRec(data.item_ids, data.counts, **kwargs)

@@ -27,6 +27,7 @@ from tfrecs.pipelines.sequence_view import SequenceData
 from tfrecs.recipes.config import TrainConfig, TrainResult
 from tfrecs.recipes.retrieval_common import (
     ScoreFn,
+    evaluation_settings,
     factorized_score_fn,
     final_figures,
     validation_evaluator,
@@ -102,8 +103,9 @@ def run(
     valid_histories = data.histories("valid", model.max_len)
     evaluate = validation_evaluator(data.split, PROTOCOL, lambda m: sequential_score_fn(m, valid_histories))
     fitted = fit_recipe(model, train_ds, config, settings, evaluate_fn=evaluate)
-    score_fn = sequential_score_fn(model, data.histories("test", model.max_len))
-    figures = final_figures(score_fn, data.split, PROTOCOL, **fitted.figures(config.seed), **extra)
+    stage = evaluation_settings(config, PROTOCOL)["stage"]
+    score_fn = sequential_score_fn(model, data.histories(stage, model.max_len))
+    figures = final_figures(score_fn, data.split, PROTOCOL, config=config, **fitted.figures(config.seed), **extra)
     return TrainResult(
         model=model, figures=figures, history=fitted.history, artifacts=sequential_artifacts(data, model.max_len)
     )

@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import tf_keras
 
 from tfrecs import training
+from tfrecs.core.errors import InputError
 from tfrecs.data.registry import load_dataset
 from tfrecs.data.splits import Split, make_split
 from tfrecs.recipes.config import TrainConfig, split_overrides
@@ -61,6 +62,23 @@ def load_split(config: TrainConfig, split: str) -> Split:
     return make_split(dataset, split, seed=config.seed)
 
 
+def ranking_part(config: TrainConfig) -> str:
+    """The part a ranking (CTR) recipe reports (``test`` unless ``config.evaluation`` says ``valid``).
+
+    Raises:
+        InputError: ``config.evaluation`` names a protocol or cut-offs: ranking models are
+            measured by AUC / LogLoss on their own split.
+    """
+    asked = dict(config.evaluation or {})
+    extra = sorted(key for key in asked if key != "split" and asked[key] is not None)
+    if extra:
+        raise InputError(
+            f"{config.model} is a ranking model measured by AUC and LogLoss on its own split; "
+            f"{', '.join('--' + key for key in extra)} applies to retrieval models (only --split valid|test here)"
+        )
+    return asked.get("split") or "test"
+
+
 @dataclass
 class Fitted:
     """What a recipe's fit hands on: the Keras history, epochs run and mean seconds per epoch."""
@@ -94,6 +112,10 @@ def fit_recipe(
 ) -> Fitted:
     """``tfrecs.training.fit`` with the recipe's epochs, patience and evaluation cadence, timed per epoch.
 
+    With ``config.restore_from`` (a finished run directory) nothing is fitted: the model is
+    built on one training batch and that run's weights are loaded (``run_dir.restore_trained``);
+    the returned ``Fitted`` is the run's.
+
     Args:
         model: a compiled model.
         train_ds: its training batches.
@@ -104,6 +126,8 @@ def fit_recipe(
         evaluate_fn, validation_data: where the validation figure comes from.
         run_dir: overrides ``config.run_dir`` (e.g. a sub-directory per pre-training stage).
     """
+    if config.restore_from:
+        return restored_fit(model, train_ds, config.restore_from, monitor)
     timer = EpochTimer()
     start = time.perf_counter()
     history = training.fit(
@@ -124,3 +148,23 @@ def fit_recipe(
     seconds = timer.seconds or [time.perf_counter() - start]
     logs = dict(history.history)
     return Fitted(logs, len(logs.get("loss", [])), history_seconds_per_epoch(seconds), monitor)
+
+
+def restored_fit(model, train_ds, run_dir: str, monitor: str = "val_ndcg@10") -> Fitted:
+    """Builds ``model`` on one batch of ``train_ds``, loads the weights of the finished run in
+    ``run_dir`` into it, and returns that run's ``Fitted`` (history, epochs, seconds per epoch)."""
+    from tfrecs.recipes.run_dir import restore_trained
+
+    if not model.built and hasattr(model, "build_from_batch"):
+        for batch in train_ds.take(1):
+            with model.distribute_strategy.scope():
+                model.build_from_batch(batch)
+    record = restore_trained(model, run_dir)
+    history = {key: list(values) for key, values in record.get("history", {}).items()}
+    figures = record.get("figures", {})
+    return Fitted(
+        history,
+        int(figures.get("epochs", len(history.get("loss", [])))),
+        figures.get("seconds_per_epoch", 0.0),
+        monitor,
+    )

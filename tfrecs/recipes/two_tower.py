@@ -116,6 +116,7 @@ def train_two_tower(config: TrainConfig) -> TrainResult:
         split,
         PROTOCOL,
         ks=(10, 20),
+        config=config,
         model="two_tower",
         dataset=config.dataset,
         **fitted.figures(config.seed),
