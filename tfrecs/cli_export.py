@@ -5,6 +5,7 @@
     tfrecs export --model two_tower --dataset ml-100k --index scann --k 10       # trains first
     tfrecs export --model two_tower --rerank deepfm --num-candidates 100 --k 10   # two-stage
     tfrecs export --model deepfm                                                  # ranking
+    tfrecs export --run-dir runs/two_tower --index faiss-hnsw   # query tower + a FAISS index beside it
 
 The trained ``TrainResult`` is exported by its artifacts (``tfrecs.export.export_trained``)
 into ``<export-root>/<model-name>/<version>/`` and ``<export-root>/models.config`` is
@@ -44,8 +45,9 @@ def add_export_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--index",
         default="scann",
-        choices=("scann", "brute_force"),
-        help="retrieval index embedded in the export (default scann)",
+        choices=("scann", "brute_force", "faiss-hnsw", "faiss-ivf"),
+        help="retrieval index embedded in the export (default scann); faiss-hnsw / faiss-ivf: the query "
+        "tower plus a FAISS index beside it in assets.extra/ (pip install 'tfrecs[faiss]')",
     )
     parser.add_argument("--k", type=positive_int, default=10, help="answers per query, fixed at export (default 10)")
     parser.add_argument(
@@ -58,8 +60,9 @@ def add_export_parser(subparsers) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="ScaNN parameter override (repeatable): num_leaves, num_leaves_to_search, "
-        "num_reordering_candidates, dimensions_per_block, training_iterations",
+        help="index parameter override (repeatable). scann: num_leaves, num_leaves_to_search, "
+        "num_reordering_candidates, dimensions_per_block, training_iterations; faiss-hnsw: m, ef_construction, "
+        "ef_search; faiss-ivf: nlist, nprobe",
     )
     parser.add_argument("--rerank", metavar="MODEL", help="also train this ranking model and export two-stage")
     parser.add_argument(
@@ -143,8 +146,24 @@ def run_export(args) -> Dict[str, Any]:
     if args.k < 1:
         raise ValueError(f"--k must be at least 1, got {args.k}")
     index_params = parse_overrides(args.index_param) or None
-    if index_params and args.index != "scann":
-        raise ValueError(f"--index-param applies to --index scann, not {args.index}")
+    if index_params and args.index == "brute_force":
+        raise ValueError(f"--index-param applies to --index scann, faiss-hnsw or faiss-ivf, not {args.index}")
+    if args.index.startswith("faiss"):  # before any training: a missing package or a bad key fails now
+        from tfrecs.core.errors import InputError
+
+        if args.rerank or args.rerank_run_dir:
+            raise InputError(
+                f"--index {args.index} serves neighbours from FAISS beside the SavedModel; a two-stage export "
+                "keeps its index inside: use --index scann or brute_force"
+            )
+        from tfrecs.export.faiss_export import check_faiss_params
+        from tfrecs.export.faiss_index import import_faiss
+
+        try:
+            import_faiss(args.index)
+        except ImportError as error:
+            raise InputError(str(error)) from None
+        check_faiss_params(args.index, index_params)
     result, rerank, model, rerank_model, dataset = _trained_runs(args)
     model_name = args.model_name or (f"{model}_then_{rerank_model}" if rerank_model else model)
     export = export_trained(
@@ -153,7 +172,7 @@ def run_export(args) -> Dict[str, Any]:
         model_name,
         index=args.index,
         k=args.k,
-        scann_params=index_params,
+        index_params=index_params,
         rerank=rerank,
         num_candidates=args.num_candidates,
         version=args.version,

@@ -6,6 +6,8 @@
   whole catalogue, and a ``score_candidates`` signature for a given candidate list.
 * ``export_two_stage``: retrieve with the index, re-rank with a ranking model, one SavedModel.
 * ``export_trained``: any of them from a ``TrainResult`` (what ``tfrecs.recipes.train`` returns).
+* ``index="faiss-hnsw"`` / ``"faiss-ivf"``: the query tower plus a FAISS index beside it
+  (``faiss_export``); ``load_faiss_export`` serves it with tensorflow, faiss and numpy only.
 
 Each writes ``<export_root>/<model_name>/<version>/`` atomically, with the FeatureSpec and
 vocabularies as assets and a TF Serving warmup file, and rewrites ``<export_root>/models.config``.
@@ -24,6 +26,8 @@ from tfrecs.export.artifacts import (  # noqa: F401
     RetrievalArtifacts,
     history_artifacts,
 )
+from tfrecs.export.faiss_export import export_faiss_retrieval, tune_faiss  # noqa: F401
+from tfrecs.export.faiss_index import FAISS_INDEX_KINDS, load_faiss_export  # noqa: F401
 from tfrecs.export.index import (
     INDEX_KINDS,
     CandidateIndex,

@@ -23,9 +23,18 @@ def top_k_from_export(
         query: raw query features of ONE query (each value a scalar or a 1-D row).
         exclude_item_ids: raw item ids the answer must not contain (e.g. already seen).
 
+    A FAISS export (``index="faiss-hnsw"`` / ``"faiss-ivf"``) is answered by its query tower
+    and FAISS index (``tfrecs.export.faiss_index.load_faiss_export``).
+
     Raises:
         ValueError: the export has no ``serving_default`` signature or lacks an input.
     """
+    import os
+
+    from tfrecs.export.faiss_index import INDEX_FILE
+
+    if os.path.isfile(os.path.join(path, INDEX_FILE)):
+        return _top_k_from_faiss_export(path, query, exclude_item_ids)
     import scann  # noqa: F401  - registers the ScaNN ops before loading
 
     signature = tf.saved_model.load(path).signatures.get("serving_default")
@@ -56,6 +65,29 @@ def top_k_from_export(
             row["title"] = title.decode() if isinstance(title, bytes) else str(title)
         rows.append(row)
     return rows
+
+
+def _top_k_from_faiss_export(
+    path: str, query: Mapping[str, Any], exclude_item_ids: Optional[Sequence]
+) -> List[Dict[str, Any]]:
+    from tfrecs.export.faiss_index import load_faiss_export
+
+    export = load_faiss_export(path)
+    batch = {name: np.asarray(query[name])[np.newaxis] for name in export.inputs if name in query}
+    missing = sorted(set(export.inputs) - set(batch))
+    if missing:
+        raise ValueError(f"{path}: the query lacks the signature input {missing[0]!r} (has {sorted(query)})")
+    exclude = None if exclude_item_ids is None else list(exclude_item_ids)
+    rows, scores = export.search_embeddings(export.query_embeddings(batch), exclude=exclude)
+    answers = []
+    for rank, (row, score) in enumerate(zip(rows[0], scores[0]), start=1):
+        valid = row >= 0
+        answer = {"rank": rank, "item_id": export.item_ids[row].item() if valid else export.padding_id}
+        answer["score"] = float(score)
+        if export.titles is not None:
+            answer["title"] = str(export.titles[row]) if valid else ""
+        answers.append(answer)
+    return answers
 
 
 def user_query(artifacts: Any, user_id: Any) -> Tuple[Dict[str, Any], np.ndarray]:

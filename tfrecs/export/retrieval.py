@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from tfrecs.data.dataset import ITEM_ID
 from tfrecs.data.feature_spec import FeatureSpec
+from tfrecs.export.faiss_index import FAISS_INDEX_KINDS
 from tfrecs.export.index import CandidateIndex, build_index
 from tfrecs.export.layout import resolve_version
 from tfrecs.export.saving import ExportResult, save_export, trackable_parts, warmup_batches
@@ -287,8 +288,9 @@ def export_retrieval(
     base_path_prefix: Optional[str] = "/models",
     candidate_batch_size: int = 4096,
     extra_info: Optional[Mapping[str, Any]] = None,
+    index_params: Optional[Mapping[str, Any]] = None,
 ) -> ExportResult:
-    """Exports a retrieval model with an embedded ScaNN or brute-force index.
+    """Exports a retrieval model with an embedded ScaNN or brute-force index (or beside it, FAISS).
 
     Args:
         model: a RetrievalModel (``compute_query_embeddings`` / ``candidate_embeddings``).
@@ -299,9 +301,12 @@ def export_retrieval(
         feature_spec: fitted FeatureSpec (signature dtypes, vocabulary assets).
         query_features: raw features of the query tower (TrainResult.artifacts["query_features"]);
             default: the names in ``signature_overrides``.
-        index: ``"scann"`` or ``"brute_force"``.
+        index: ``"scann"`` or ``"brute_force"``; ``"faiss-hnsw"`` / ``"faiss-ivf"`` export the
+            query tower plus a FAISS index beside it (``tfrecs.export.faiss_export``).
         k: answers per query, fixed at export.
         scann_params: overrides of ``tune_scann`` (num_leaves, num_leaves_to_search, ...).
+        index_params: overrides of the index's parameters, any kind (``tune_scann``, or
+            ``tune_faiss``: ef_search, nprobe, ...); merged over ``scann_params``.
         item_titles: titles aligned with the candidates (adds a ``titles`` output).
         columns: training columns; their dtypes and first rows shape the signature and warmup.
         signature_overrides: explicit TensorSpecs by feature name.
@@ -320,6 +325,30 @@ def export_retrieval(
         ValueError: no query tower, k outside [1, n], a version that exists, unknown features.
     """
     started = time.perf_counter()
+    scann_params = {**dict(scann_params or {}), **dict(index_params or {})} or None
+    if index in FAISS_INDEX_KINDS:
+        from tfrecs.export.faiss_export import export_faiss_retrieval
+
+        return export_faiss_retrieval(
+            model,
+            candidates,
+            export_root,
+            model_name,
+            feature_spec=feature_spec,
+            query_features=query_features,
+            index=index,
+            k=k,
+            index_params=scann_params,
+            item_titles=item_titles,
+            columns=columns,
+            signature_overrides=signature_overrides,
+            candidate_id_key=candidate_id_key,
+            version=version,
+            warmup=warmup,
+            base_path_prefix=base_path_prefix,
+            candidate_batch_size=candidate_batch_size,
+            extra_info=extra_info,
+        )
     resolve_version(export_root, model_name, version)  # fail before any work
     num_candidates = check_candidates(candidates, candidate_id_key, k)
     names = list(query_features or (signature_overrides or {}))

@@ -11,7 +11,8 @@ Every export kind (retrieval, ranking, two-stage) builds a ``tf.Module`` with a
   training record ``export_trained`` passes under ``training``);
 * saves ``serving_default`` plus any ``module.extra_signatures`` (name -> tf.function), with
   the ``Scann`` op namespace allowed (ScaNN indexes are graph ops);
-* writes the warmup records and renames the version into place atomically;
+* writes the warmup records, moves ``extra_files`` (e.g. a FAISS index under
+  ``assets.extra/``) into the version, and renames it into place atomically;
 * rewrites ``<export_root>/models.config``.
 
 A failure to write (see ``tfrecs.export.layout``) is one ``StorageError`` line naming the path.
@@ -19,6 +20,7 @@ A failure to write (see ``tfrecs.export.layout``) is one ``StorageError`` line n
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -114,6 +116,7 @@ def save_export(
     base_path_prefix: Optional[str] = "/models",
     started: Optional[float] = None,
     extra_info: Optional[Mapping[str, Any]] = None,
+    extra_files: Optional[Mapping[str, str]] = None,
 ) -> ExportResult:
     """Saves ``module`` (with ``module.serving_default``) as the next version of ``model_name``.
 
@@ -132,6 +135,8 @@ def save_export(
         base_path_prefix: mount point of ``export_root`` in the server, for models.config.
         started: ``time.perf_counter()`` at the start of the export (for ``seconds``).
         extra_info: more JSON-friendly entries for ``export_info.json`` (e.g. ``training``).
+        extra_files: path inside the version (e.g. ``assets.extra/faiss.index``) -> a file
+            to move there before the version is renamed into place (the source is consumed).
 
     Returns:
         ExportResult.
@@ -167,6 +172,10 @@ def save_export(
             )
             if warmup_requests:
                 write_warmup(directory, model_name, list(warmup_requests))
+            for relative, source in (extra_files or {}).items():
+                target = os.path.join(directory, relative)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.move(source, target)
 
         path = write_version(export_root, model_name, write, version=version)
     write_models_config(export_root, base_path_prefix)

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from tfrecs.data.dataset import ITEM_ID
 from tfrecs.export.artifacts import CandidateScoringArtifacts, RankingArtifacts, RetrievalArtifacts
+from tfrecs.export.faiss_index import FAISS_INDEX_KINDS
 from tfrecs.export.ranking import export_ranking
 from tfrecs.export.retrieval import export_retrieval, serving_form
 from tfrecs.export.saving import ExportResult
@@ -113,9 +114,10 @@ def export_trained(
     version: Optional[int] = None,
     warmup: bool = True,
     base_path_prefix: Optional[str] = "/models",
+    index_params: Optional[Mapping[str, Any]] = None,
 ) -> ExportResult:
-    """Exports a trained model: retrieval (index inside), ranking, candidate scoring (NeuMF), or
-    two-stage with ``rerank``.
+    """Exports a trained model: retrieval (index inside, or a FAISS index beside it), ranking,
+    candidate scoring (NeuMF), or two-stage with ``rerank``.
 
     Args:
         result: TrainResult of a retrieval, ranking or candidate-scoring recipe.
@@ -124,6 +126,8 @@ def export_trained(
         rerank: TrainResult of a ranking recipe: export retrieve-then-rank as one SavedModel.
         num_candidates: candidates re-ranked per query (two-stage).
         version, warmup, base_path_prefix: see ``export_retrieval``.
+        index_params: index parameter overrides of any kind (``export_retrieval``); merged
+            over ``scann_params``. ``index="faiss-hnsw"`` / ``"faiss-ivf"``: retrieval only.
 
     Returns:
         ExportResult; ``export_info.json`` holds ``result.record`` under ``training`` (when the
@@ -134,6 +138,17 @@ def export_trained(
             for a model exported without an index.
     """
     artifacts = _artifacts(result)
+    scann_params = {**dict(scann_params or {}), **dict(index_params or {})} or None
+    if index in FAISS_INDEX_KINDS and rerank is not None:
+        raise ValueError(
+            f"index={index!r} serves neighbours from FAISS beside the SavedModel; a two-stage export keeps its "
+            "index inside, between retriever and ranker: use scann or brute_force"
+        )
+    if index in FAISS_INDEX_KINDS and not isinstance(artifacts, RetrievalArtifacts):
+        raise ValueError(
+            f"index={index!r} applies to retrieval models; {type(result.model).__name__} exports without an index "
+            "(ranking, or scoring the whole catalogue)"
+        )
     columns = _training_columns(artifacts)
     extra_info = _training_info(result)
     if rerank is not None:
