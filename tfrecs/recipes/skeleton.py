@@ -29,6 +29,7 @@ from tfrecs.data.splits import Split, make_split
 from tfrecs.recipes.config import TrainConfig, split_overrides
 from tfrecs.recipes.retrieval_common import history_seconds_per_epoch
 from tfrecs.training.callbacks import EpochTimer, best_epoch
+from tfrecs.training.fit import build_on_first_batch
 
 CONFIG_SETTINGS = ("epochs", "batch_size", "learning_rate")
 
@@ -155,10 +156,7 @@ def restored_fit(model, train_ds, run_dir: str, monitor: str = "val_ndcg@10") ->
     ``run_dir`` into it, and returns that run's ``Fitted`` (history, epochs, seconds per epoch)."""
     from tfrecs.recipes.run_dir import restore_trained
 
-    if not model.built and hasattr(model, "build_from_batch"):
-        for batch in train_ds.take(1):
-            with model.distribute_strategy.scope():
-                model.build_from_batch(batch)
+    build_on_first_batch(model, train_ds)
     record = restore_trained(model, run_dir)
     history = {key: list(values) for key, values in record.get("history", {}).items()}
     figures = record.get("figures", {})

@@ -102,11 +102,14 @@ def check_not_empty(name: str, dataset: Any) -> None:
         raise empty_data_error(name, dataset)
 
 
-def _first_batch(dataset: Any) -> Any:
-    if isinstance(dataset, tf.data.Dataset):
-        for batch in dataset.take(1):
-            return batch
-    return None
+def build_on_first_batch(model: tf_keras.Model, dataset: Any) -> None:
+    """Creates an unbuilt tfrecs model's variables (and optimizer slots) from the first batch of
+    ``dataset`` under the model's strategy, so a checkpoint can be restored into them."""
+    if model.built or not hasattr(model, "build_from_batch") or not isinstance(dataset, tf.data.Dataset):
+        return
+    for batch in dataset.take(1):
+        with model.distribute_strategy.scope():
+            model.build_from_batch(batch)
 
 
 def fit(
@@ -175,11 +178,7 @@ def fit(
     batch = global_batch_size if global_batch_size is not None else infer_global_batch_size(train_data)
     if batch is not None:
         check_global_batch_size(batch, strategy)
-    if not model.built and hasattr(model, "build_from_batch"):
-        first = _first_batch(train_data)
-        if first is not None:
-            with strategy.scope():
-                model.build_from_batch(first)
+    build_on_first_batch(model, train_data)
     all_callbacks = default_callbacks(
         run_dir,
         monitor=monitor,
