@@ -26,6 +26,8 @@ import textwrap
 from typing import Any, Dict, List, Optional
 
 from tfrecs import logs
+from tfrecs.core import stopping
+from tfrecs.core.stopping import Stopped
 
 
 def positive_int(text: str) -> int:
@@ -652,26 +654,18 @@ def add_verbose_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class Stopped(BaseException):
-    """Raised in the main thread on SIGTERM: unwinds the command like ``KeyboardInterrupt``."""
-
-    status = 143
-
-
-def _raise_stopped(signum, frame):
-    raise Stopped()
-
-
 def _install_signal_handlers() -> Dict[int, object]:
-    """SIGTERM unwinds (``Stopped``); SIGXFSZ is ignored, so writing past a file-size limit is
-    an ``OSError`` (``File too large``) reported in one line, not a core dump. Returns the
+    """SIGTERM unwinds (``Stopped``: at once, or at the next batch boundary inside a fit, see
+    ``tfrecs.core.stopping``); SIGXFSZ is ignored, so writing past a file-size limit is an
+    ``OSError`` (``File too large``) reported in one line, not a core dump. Returns the
     previous handlers (``main`` restores them: tests call it in-process)."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return {}
-    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_stopped)}
+    stopping.reset()
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, stopping.on_sigterm)}
     if hasattr(signal, "SIGXFSZ"):
         previous[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     return previous

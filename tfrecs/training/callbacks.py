@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 import tf_keras
 
+from tfrecs.core import stopping
 from tfrecs.training.optimizers import current_learning_rate
 
 _MIN_WORDS = ("loss", "rmse", "mse", "mae", "error")
@@ -438,6 +439,27 @@ def default_callbacks(
             ResumableBackup(os.path.join(os.fspath(run_dir), "backup"), tracked=callbacks, save_freq=backup_freq)
         )
     return callbacks
+
+
+class StopWhenRequested(tf_keras.callbacks.Callback):
+    """Raises ``tfrecs.core.stopping.Stopped`` at the first batch or epoch boundary after a
+    SIGTERM, never inside a step; ``fit`` adds it last, so an epoch that has ended is backed up
+    before the stop. Used with ``stopping.stop_at_batch_boundaries`` (see that module).
+
+    Example::
+
+        with stop_at_batch_boundaries():
+            model.fit(data, epochs=5, callbacks=[StopWhenRequested()])
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        stopping.raise_if_requested()
+
+    def on_test_batch_end(self, batch, logs=None):
+        stopping.raise_if_requested()
+
+    def on_epoch_end(self, epoch, logs=None):
+        stopping.raise_if_requested()
 
 
 class EpochTimer(tf_keras.callbacks.Callback):

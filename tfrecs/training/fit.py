@@ -38,7 +38,14 @@ import tf_keras
 
 from tfrecs.core.errors import InputError
 from tfrecs.pipelines.transforms import epoch_keys
-from tfrecs.training.callbacks import EpochSeed, ResumableBackup, default_callbacks, merge_resumed_history
+from tfrecs.core.stopping import stop_at_batch_boundaries
+from tfrecs.training.callbacks import (
+    EpochSeed,
+    ResumableBackup,
+    StopWhenRequested,
+    default_callbacks,
+    merge_resumed_history,
+)
 from tfrecs.training.strategy import check_global_batch_size, is_chief
 
 
@@ -194,18 +201,20 @@ def fit(
     )
     keys = epoch_keys(train_data)
     if keys and not any(isinstance(c, EpochSeed) for c in all_callbacks):
-        all_callbacks.append(EpochSeed(keys))  # last: after the backup has restored the epoch
+        all_callbacks.append(EpochSeed(keys))  # after the backup has restored the epoch
+    all_callbacks.append(StopWhenRequested())  # last: an ended epoch is backed up before a stop
     try:
-        history = model.fit(
-            train_data,
-            epochs=int(epochs),
-            validation_data=validation_data,
-            callbacks=all_callbacks,
-            steps_per_epoch=steps_per_epoch,
-            validation_steps=validation_steps,
-            validation_freq=validation_freq,
-            verbose=verbose if is_chief(strategy) else 0,
-        )
+        with stop_at_batch_boundaries():
+            history = model.fit(
+                train_data,
+                epochs=int(epochs),
+                validation_data=validation_data,
+                callbacks=all_callbacks,
+                steps_per_epoch=steps_per_epoch,
+                validation_steps=validation_steps,
+                validation_freq=validation_freq,
+                verbose=verbose if is_chief(strategy) else 0,
+            )
     except ValueError as error:
         if "Empty logs" in str(error):  # Keras' word for a dataset that yielded no batch
             raise empty_data_error("train_data", train_data) from None
