@@ -72,7 +72,7 @@ def test_the_graph_is_propagated_once_per_step_not_per_example(loss):
     assert len(matmuls) == 2  # num_layers, whatever the batch size
 
 
-@pytest.mark.parametrize("loss", ["bpr", "softmax"])
+@pytest.mark.parametrize("loss", ["bpr", "softmax", "full_softmax"])
 def test_trains_on_planted_structure_and_beats_popularity(loss):
     data = _tiny()
     tf_keras.utils.set_random_seed(0)
@@ -83,6 +83,18 @@ def test_trains_on_planted_structure_and_beats_popularity(loss):
     learned = evaluate_protocol(data.score_fn(model), data.split, "random-full", ks=(10,))
     floor = evaluate_protocol(Popularity.from_dataset(data.split.train), data.split, "random-full", ks=(10,))
     assert learned["ndcg@10"] > 1.3 * floor["ndcg@10"], (learned["ndcg@10"], floor["ndcg@10"])
+
+
+def test_full_softmax_is_the_cross_entropy_over_every_item_row():
+    data = _tiny()
+    model = _model(data, loss="full_softmax", l2=0.0, temperature=0.5)
+    batch = next(iter(data.positive_batches(32)))
+    users, items = model.final_embeddings()
+    logits = model.compute_query_embeddings(batch).numpy() @ items.numpy().T / 0.5
+    rows = model.item_lookup(batch["item_id"]).numpy()
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    expected = -(shifted[np.arange(len(rows)), rows] - np.log(np.exp(shifted).sum(axis=1))).mean()
+    assert float(model.compute_loss(batch, training=True)) == pytest.approx(expected, rel=1e-5)
 
 
 def test_exported_towers_serve_the_final_embeddings_for_raw_ids():

@@ -14,6 +14,7 @@ from tfrecs.models import get
 from tfrecs.models.base import MissingInputError
 from tfrecs.models.popularity import Popularity
 from tfrecs.models.sasrec import SASRec
+from tfrecs.data.sequence_ids import ITEM_OFFSET
 from tfrecs.pipelines import SequenceData
 from tfrecs.recipes.sequential_common import sequential_artifacts, sequential_score_fn
 
@@ -121,7 +122,7 @@ def trained_ce(markov):
     return _fit(markov, "ce", epochs=10)
 
 
-@pytest.mark.parametrize("objective", ["bce", "ce", "sampled_softmax", "gbce"])
+@pytest.mark.parametrize("objective", ["bce", "ce", "sampled_softmax", "gbce", "uniform_softmax"])
 def test_each_objective_decreases_on_markov_chain(markov, trained_ce, objective):
     _, losses = trained_ce if objective == "ce" else _fit(markov, objective, epochs=5)
     assert losses[-1] < 0.9 * losses[0], losses
@@ -191,6 +192,27 @@ def test_gbce_starts_negatives_at_their_prior_and_beats_popularity(markov):
     gbce = evaluate_protocol(score_fn, markov.split, "loo-full", ks=(10,))["ndcg@10"]
     pop = evaluate_protocol(Popularity.from_dataset(markov.split.train), markov.split, "loo-full", ks=(10,))["ndcg@10"]
     assert gbce > 1.4 * pop, (gbce, pop)
+
+
+def test_uniform_softmax_masks_negatives_equal_to_the_target_and_beats_popularity(markov):
+    model = _model("uniform_softmax", num_negatives=12_000)  # each item drawn ~1000 times
+    targets = tf.constant([2, 3, 4, 5, 6, 7], tf.int64)
+    hidden = 5.0 * tf.cast(model.output_embedding(targets), tf.float32)  # the target scores highest
+    hidden = 3.0 * hidden / tf.reduce_max(tf.abs(model.pair_logits(hidden, targets[:, None])))
+    loss = float(model._uniform_softmax(hidden, targets))
+    logits = model.item_logits(hidden).numpy()  # [6, 12]: column j is item id j + ITEM_OFFSET
+    target_columns = targets.numpy() - ITEM_OFFSET
+    positive = logits[np.arange(6), target_columns]
+    others = np.exp(logits - positive[:, None])
+    others[np.arange(6), target_columns] = 0.0
+    draws = 12_000 / len(ITEMS)
+    expected = np.sum(np.log1p(draws * others.sum(axis=1)))  # the target itself never a negative
+    assert loss == pytest.approx(expected, rel=0.03), (loss, expected)
+    model, _ = _fit(markov, "uniform_softmax", epochs=10)
+    score_fn = sequential_score_fn(model, markov.histories("test", 12))
+    sampled = evaluate_protocol(score_fn, markov.split, "loo-full", ks=(10,))["ndcg@10"]
+    pop = evaluate_protocol(Popularity.from_dataset(markov.split.train), markov.split, "loo-full", ks=(10,))["ndcg@10"]
+    assert sampled > 1.4 * pop, (sampled, pop)
 
 
 def test_recommend_ranks_the_own_catalogue_in_raw_ids_with_exclusions(markov, trained_ce):

@@ -197,7 +197,7 @@ def test_mismatches_name_the_directory_the_feature_and_the_fix(tmp_path, script,
     message = _refusal("sasrec", rows, data)
     assert f"{rows} was written by build_tfrecords.py (random-global); sasrec reads window_sequences.py" in message
     message = _refusal("lightgcn", bpr, data, objective="softmax")
-    assert "in-batch negatives" in message and "--set objective=bpr" in message
+    assert "trains on positives only" in message and "--set objective=bpr" in message
 
 
 def test_an_incomplete_output_is_refused_never_read(tmp_path, script, own):

@@ -505,11 +505,37 @@ def train_announced(args, config):
     return result
 
 
+def _joins_parameter_server_cluster(args) -> bool:
+    """``--strategy parameter_server`` (or ``auto`` with ``ps`` tasks in ``TF_CONFIG``): a worker or ps
+    process serves the cluster until the job ends (returns True: nothing else to do); the chief
+    connects to the cluster before any data or lookup table exists (returns False and trains)."""
+    if args.strategy == "auto":
+        try:
+            has_ps = bool(json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {}).get("ps"))
+        except (ValueError, AttributeError):
+            has_ps = False  # get_strategy names the problem
+        if not has_ps:
+            return False
+    elif args.strategy != "parameter_server":
+        return False
+    from tfrecs import training
+
+    task = training.read_parameter_server_config()["task"]["type"]
+    if task in ("worker", "ps"):
+        print(f"tfrecs: serving as {task} of the parameter-server job in TF_CONFIG", file=sys.stderr, flush=True)
+        training.serve_cluster_task()
+        return True
+    training.configure(strategy="parameter_server")
+    return False
+
+
 def _cmd_train(args) -> None:
     from tfrecs.recipes import parse_overrides
 
     if args.list_params:
         _list_params(args.model)
+        return
+    if _joins_parameter_server_cluster(args):
         return
     data = own_data(args)
     config = train_config(args, args.model, parse_overrides(args.set), data)
@@ -581,7 +607,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=positive_int, help="global batch size (default: the recipe's)")
     train.add_argument("--learning-rate", type=positive_float, help="learning rate (default: the recipe's)")
     train.add_argument("--seed", type=int, default=2020, help="seed of split, initialisation and sampling")
-    train.add_argument("--strategy", default="auto", help="auto, one_device, mirrored or multi_worker")
+    train.add_argument(
+        "--strategy", default="auto", help="auto, one_device, mirrored, multi_worker or parameter_server (TF_CONFIG)"
+    )
     train.add_argument("--precision", default="float32", help="float32, mixed_float16 or mixed_bfloat16")
     train.add_argument("--run-dir", help="directory for TensorBoard logs, checkpoints and backups")
     train.add_argument(

@@ -43,7 +43,7 @@ from tfrecs.data.feature_spec import FeatureSpec
 from tfrecs.layers.graph_propagation import EmptyGraphError, GraphPropagation, normalized_adjacency
 from tfrecs.models.base import RetrievalModel, require_inputs
 
-OBJECTIVES = ("bpr", "softmax")
+OBJECTIVES = ("bpr", "softmax", "full_softmax")
 
 
 @tf_keras.saving.register_keras_serializable(package=PACKAGE)
@@ -89,9 +89,9 @@ class LightGCN(RetrievalModel):
             weights' size; ``from_interactions`` counts them).
         embedding_dim: size of the ego (and final) embeddings.
         num_layers: propagation layers ``K``.
-        objective: ``"bpr"`` or ``"softmax"`` (the training loss).
+        objective: ``"bpr"``, ``"softmax"`` or ``"full_softmax"`` (the training loss).
         l2: BPR's L2 weight on the batch's ego embeddings (``l2/2 * ||e||^2`` per row).
-        temperature: softmax temperature (``objective="softmax"``).
+        temperature: softmax temperature (``"softmax"`` and ``"full_softmax"``).
         user_key, item_key, negative_key: feature names of the batch (raw ids).
         **kwargs: passed to ``RetrievalModel`` (e.g. ``sampling_probability_key``).
 
@@ -219,6 +219,8 @@ class LightGCN(RetrievalModel):
         try:
             if self.objective == "softmax":
                 return super().compute_loss(inputs, training=training)
+            if self.objective == "full_softmax":
+                return self._full_softmax_loss(features, self._step.nodes)
             return self._bpr_loss(features, self._step.nodes)
         finally:
             self._step.nodes = None
@@ -235,6 +237,17 @@ class LightGCN(RetrievalModel):
         loss = tf.reduce_sum(tf.nn.softplus(-difference))
         if self.l2:
             ego = tf.gather(self.ego_embeddings, tf.concat(rows, axis=0))
+            loss += 0.5 * self.l2 * tf.reduce_sum(tf.square(ego))
+        return self.replica_loss(loss, tf.shape(users)[0])
+
+    def _full_softmax_loss(self, features, nodes: tf.Tensor) -> tf.Tensor:
+        """Cross-entropy of each (user, item) pair over every item row (the catalogue is propagated anyway)."""
+        users = self._rows(features, self.user_key, self.user_lookup)
+        items = self._rows(features, self.item_key, self.item_lookup)
+        logits = tf.matmul(tf.gather(nodes, users), nodes[self.num_user_rows :], transpose_b=True) / self.temperature
+        loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=items, logits=logits))
+        if self.l2:
+            ego = tf.gather(self.ego_embeddings, tf.concat([users, self.num_user_rows + items], axis=0))
             loss += 0.5 * self.l2 * tf.reduce_sum(tf.square(ego))
         return self.replica_loss(loss, tf.shape(users)[0])
 

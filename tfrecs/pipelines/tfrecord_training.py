@@ -372,8 +372,8 @@ def id_batches(
     """
     if output not in ID_FORMATS:
         raise InputError(
-            f"--tfrecords {directory}: {model} with objective {output} trains on in-batch negatives, so sampled "
-            "ones do not apply; use --set objective=bpr (sample_negatives.py --output-format pairwise records) "
+            f"--tfrecords {directory}: {model} with objective {output} trains on positives only (its negatives are "
+            "the batch's or the whole catalogue), so sampled ones do not apply; use --set objective=bpr (sample_negatives.py --output-format pairwise records) "
             "or drop --tfrecords"
         )
     options = {"split": data.split.protocol, "seed": run.seed, "format": output}

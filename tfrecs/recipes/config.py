@@ -17,7 +17,10 @@ class TrainConfig:
         dataset: data set name, e.g. ``"ml-100k"``.
         epochs, batch_size, learning_rate: overrides of the recipe's defaults.
         seed: seed of the split, initialisation and sampling.
-        strategy: ``auto``, ``one_device``, ``mirrored`` or ``multi_worker``.
+        strategy: one of ``tfrecs.training.STRATEGIES``: ``auto``, ``one_device``,
+            ``mirrored``, ``multi_worker`` (each device holds the whole model) or
+            ``parameter_server`` (tables sharded over parameter servers; run this
+            job in the chief, see docs/training.md).
         precision: ``float32``, ``mixed_float16`` or ``mixed_bfloat16``.
         run_dir: where logs, checkpoints and backups go (None: no files).
         hparams: model hyper-parameter overrides by name (``--set dim=64``).

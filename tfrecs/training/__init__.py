@@ -50,7 +50,10 @@ from tfrecs.training.strategy import (  # noqa: F401
     check_global_batch_size,
     get_strategy,
     is_chief,
+    is_parameter_server,
+    read_parameter_server_config,
     read_tf_config,
+    serve_cluster_task,
 )
 
 __all__ = [
@@ -77,11 +80,14 @@ __all__ = [
     "global_batch_size",
     "infer_global_batch_size",
     "is_chief",
+    "is_parameter_server",
     "learning_rate_schedule",
     "make_optimizer",
     "merge_resumed_history",
     "metric_mode",
     "precision_scope",
+    "read_parameter_server_config",
     "read_tf_config",
+    "serve_cluster_task",
     "set_precision",
 ]

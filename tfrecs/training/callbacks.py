@@ -452,6 +452,12 @@ class StopWhenRequested(tf_keras.callbacks.Callback):
             model.fit(data, epochs=5, callbacks=[StopWhenRequested()])
     """
 
+    def __init__(self):
+        super().__init__()
+        # It reads no logs: Keras then neither converts each batch's logs to NumPy for it (a sync
+        # per step) nor refuses its batch hooks under ParameterServerStrategy.
+        self._supports_tf_logs = True
+
     def on_train_batch_end(self, batch, logs=None):
         stopping.raise_if_requested()
 

@@ -46,7 +46,7 @@ from tfrecs.training.callbacks import (
     default_callbacks,
     merge_resumed_history,
 )
-from tfrecs.training.strategy import check_global_batch_size, is_chief
+from tfrecs.training.strategy import check_global_batch_size, is_chief, is_parameter_server
 
 
 def infer_global_batch_size(dataset: Any) -> Optional[int]:
@@ -112,11 +112,50 @@ def check_not_empty(name: str, dataset: Any) -> None:
 def build_on_first_batch(model: tf_keras.Model, dataset: Any) -> None:
     """Creates an unbuilt tfrecs model's variables (and optimizer slots) from the first batch of
     ``dataset`` under the model's strategy, so a checkpoint can be restored into them."""
+    if isinstance(dataset, tf_keras.utils.experimental.DatasetCreator):
+        dataset = dataset(tf.distribute.InputContext())
     if model.built or not hasattr(model, "build_from_batch") or not isinstance(dataset, tf.data.Dataset):
         return
     for batch in dataset.take(1):
         with model.distribute_strategy.scope():
             model.build_from_batch(batch)
+
+
+def _steps(name: str, dataset: Any, steps: Optional[int], steps_name: str) -> Optional[int]:
+    """``steps`` or, under a parameter-server strategy, the number of batches of a finite dataset."""
+    if steps is not None or dataset is None:
+        return steps
+    cardinality = int(dataset.cardinality()) if isinstance(dataset, tf.data.Dataset) else -1
+    if cardinality < 1:
+        raise InputError(
+            f"strategy='parameter_server' needs {steps_name}=: {name} is a "
+            f"{type(dataset).__name__} whose number of batches is unknown or infinite"
+        )
+    return cardinality
+
+
+def parameter_server_inputs(
+    train_data: Any,
+    validation_data: Any,
+    steps_per_epoch: Optional[int],
+    validation_steps: Optional[int],
+    verbose: Union[str, int],
+):
+    """``model.fit`` arguments for a ``ParameterServerStrategy`` (``fit`` calls this).
+
+    Each worker reads its own copy of the data, repeated (workers step asynchronously and
+    must not run dry), and an epoch is ``steps_per_epoch`` steps over all workers (default: the
+    number of batches of a finite ``train_data``, so one epoch still sees about the data's
+    size); ``DatasetCreator`` inputs pass through. Keras' per-batch progress bar is not
+    available (``verbose=1`` becomes 2).
+    """
+    steps_per_epoch = _steps("train_data", train_data, steps_per_epoch, "steps_per_epoch")
+    validation_steps = _steps("validation_data", validation_data, validation_steps, "validation_steps")
+    if isinstance(train_data, tf.data.Dataset):
+        train_data = train_data.repeat()
+    if isinstance(validation_data, tf.data.Dataset):
+        validation_data = validation_data.repeat()
+    return train_data, validation_data, steps_per_epoch, validation_steps, 2 if verbose == 1 else verbose
 
 
 def fit(
@@ -146,7 +185,9 @@ def fit(
 
     Args:
         model: a compiled model, built and compiled under its strategy's scope.
-        train_data: a batched ``tf.data.Dataset`` of feature dicts (global batches).
+        train_data: a batched ``tf.data.Dataset`` of feature dicts (global batches). Under
+            ``ParameterServerStrategy`` also a ``tf_keras.utils.experimental.DatasetCreator``;
+            each worker then reads its own repeated copy (``parameter_server_inputs``).
         epochs: total epochs (a resumed run does only the missing ones).
         validation_data: batched dataset evaluated every ``validation_freq`` epochs.
         run_dir: where backup, checkpoints and TensorBoard logs go (see
@@ -159,7 +200,8 @@ def fit(
             from epoch-keyed batches (``tfrecs.pipelines.transforms.epoch_shuffled_batches``,
             every training view) an ``EpochSeed`` is added, so each epoch's order is a
             function of the seed and the epoch, resumed runs included.
-        steps_per_epoch, validation_steps, validation_freq: as in ``model.fit``.
+        steps_per_epoch, validation_steps, validation_freq: as in ``model.fit`` (under
+            ``ParameterServerStrategy`` the steps default to the datasets' batch counts).
         global_batch_size: skips inferring it from ``train_data``.
         verbose: Keras progress-bar mode; non-chief workers are always silent.
 
@@ -199,9 +241,13 @@ def fit(
         tensorboard=tensorboard,
         extra=list(callbacks),
     )
-    keys = epoch_keys(train_data)
+    keys = epoch_keys(train_data) if isinstance(train_data, tf.data.Dataset) else []
     if keys and not any(isinstance(c, EpochSeed) for c in all_callbacks):
         all_callbacks.append(EpochSeed(keys))  # after the backup has restored the epoch
+    if is_parameter_server(strategy):
+        train_data, validation_data, steps_per_epoch, validation_steps, verbose = parameter_server_inputs(
+            train_data, validation_data, steps_per_epoch, validation_steps, verbose
+        )
     all_callbacks.append(StopWhenRequested())  # last: an ended epoch is backed up before a stop
     try:
         with stop_at_batch_boundaries():
