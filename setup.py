@@ -26,11 +26,12 @@ setup(
     extras_require={
         # ruff is pinned: its formatter's output is part of what `make test` checks.
         "dev": ["pytest>=7", "nbformat>=5.9", "nbclient>=0.9", "ipykernel>=6", "matplotlib>=3.7",
-                "ruff==0.17.6", "import-linter>=2.1,<3", "hypothesis>=6.100", "faiss-cpu==1.15.*"],
+                "ruff==0.17.6", "import-linter>=2.1,<3", "hypothesis>=6.100", "faiss-cpu==1.15.*",
+                "optuna>=4.1,<5"],
         # FAISS exports (--index faiss-hnsw / faiss-ivf) and their loader, tfrecs.export.faiss_index.
         "faiss": ["faiss-cpu==1.15.*"],
         # Peer libraries the benchmarks measure against in the same run.
-        "bench": ["deepctr==0.9.4"],
+        "bench": ["deepctr==0.9.4", "optuna>=4.1,<5"],
     },
     entry_points={"console_scripts": ["tfrecs=tfrecs.cli:main"]},
 )
