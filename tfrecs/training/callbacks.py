@@ -491,8 +491,17 @@ class EpochTimer(tf_keras.callbacks.Callback):
 
 
 def best_epoch(history: Mapping[str, Sequence[float]], monitor: str = "val_ndcg@10") -> Optional[int]:
-    """1-based epoch with the best ``monitor`` value (the one early stopping restores), or None."""
-    values = list(history.get(monitor) or [])
+    """1-based epoch with the best ``monitor`` value (the one early stopping restores), or None.
+
+    ``history`` is ``History.history`` or anything mapping names to per-epoch values, e.g.
+    ``pandas.DataFrame(history.history)``.
+
+    Example::
+
+        best_epoch({"val_ndcg@10": [0.20, 0.25, 0.24]})   # 2
+    """
+    column = history[monitor] if monitor in history else None
+    values = [] if column is None else [float(v) for v in column]
     if not values:
         return None
     pick = max if metric_mode(monitor) == "max" else min
