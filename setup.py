@@ -30,8 +30,9 @@ setup(
                 "optuna>=4.1,<5"],
         # FAISS exports (--index faiss-hnsw / faiss-ivf) and their loader, tfrecs.export.faiss_index.
         "faiss": ["faiss-cpu==1.15.*"],
-        # Peer libraries the benchmarks measure against in the same run.
-        "bench": ["deepctr==0.9.4", "optuna>=4.1,<5"],
+        # Peer libraries the benchmarks measure against in the same run (benchmarks/ann.py: FAISS;
+        # its recall / speed plot: matplotlib).
+        "bench": ["deepctr==0.9.4", "optuna>=4.1,<5", "faiss-cpu==1.15.*", "matplotlib>=3.7"],
     },
     entry_points={"console_scripts": ["tfrecs=tfrecs.cli:main"]},
 )

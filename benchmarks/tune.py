@@ -7,14 +7,16 @@ measured on test by ``retrieval_quality.py`` / ``sequential_quality.py`` over 3 
 selection bias. Trials are appended to ``benchmarks/results/tuning/<model>_<dataset>.json``
 as they finish (a stopped search keeps what it measured; a rerun continues with the same
 study, replaying the recorded trials into Optuna), with the space, the seed and the best
-trial. Spaces (``SPACES``) are the keys a practitioner would try first for each model; ``--space
+trial. The figures are validation quality, but the trials' wall times are recorded too, so the
+load gate of ``benchmarks/machine.py`` applies: ``--allow-busy`` marks a busy run's trials
+(``machine_quiet``). Spaces (``SPACES``) are the keys a practitioner would try first for each model; ``--space
 key=a,b,c`` replaces or adds a categorical dimension.
 
 Usage::
 
     python benchmarks/tune.py --model two_tower --trials 30
     python benchmarks/tune.py --model lightgcn --trials 20 --space objective=bpr,full_softmax
-    python benchmarks/tune.py --model ease --trials 4 --out /tmp/tuning     # smoke run
+    python benchmarks/tune.py --model ease --trials 4 --out /tmp/tuning --allow-busy   # smoke run
 
 Needs ``optuna`` (the ``bench`` extra).
 """
@@ -27,6 +29,8 @@ import time
 from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import machine  # noqa: E402  - benchmarks/machine.py: load watch and results gate
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "tuning")
 METRIC = "ndcg@10"
@@ -184,14 +188,17 @@ def tune(args: argparse.Namespace) -> Dict[str, Any]:
                 )
             except ValueError:
                 pass  # a value outside today's space: kept in the record, not replayed
-    for _ in range(args.trials):
-        trial = study.ask(distributions)
-        values = dict(trial.params)
-        outcome = run_trial(args.model, args.dataset, args.seed, values, args.epochs)
-        study.tell(trial, outcome["valid"][METRIC])
-        record["trials"].append(outcome)
-        write_record(path, record)
-        print(f"trial {len(record['trials'])}: valid {METRIC} {outcome['valid'][METRIC]:.4f} {values}", flush=True)
+    with machine.Watch() as watch:
+        machine.record_or_exit(watch, args.allow_busy)  # a busy machine: refuse before the minutes of work
+        for _ in range(args.trials):
+            trial = study.ask(distributions)
+            values = dict(trial.params)
+            outcome = run_trial(args.model, args.dataset, args.seed, values, args.epochs)
+            study.tell(trial, outcome["valid"][METRIC])
+            record["machine"] = machine.record_or_exit(watch, args.allow_busy)
+            record["trials"].append({**outcome, "machine_quiet": record["machine"]["quiet"]})
+            write_record(path, record)
+            print(f"trial {len(record['trials'])}: valid {METRIC} {outcome['valid'][METRIC]:.4f} {values}", flush=True)
     write_record(path, record)
     print(json.dumps({"best": record["best"], "file": path}, sort_keys=True, default=list))
     return record
@@ -208,14 +215,14 @@ def _distribution(optuna, dimension: tuple):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model", default="two_tower", help="recipe to tune (default two_tower)")
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--trials", type=int, default=20, help="trials to add to the study")
     parser.add_argument("--seed", type=int, default=2020, help="seed of the split, the models and the sampler")
     parser.add_argument("--epochs", type=int, help="maximum epochs per trial (default: the recipe's)")
     parser.add_argument("--space", action="append", default=[], metavar="KEY=V1,V2", help="a categorical dimension")
     parser.add_argument("--out", default=RESULTS, help="directory of <model>_<dataset>.json")
-    return parser
+    return machine.add_argument(parser)
 
 
 if __name__ == "__main__":

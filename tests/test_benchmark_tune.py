@@ -17,7 +17,7 @@ def tune():
 
 
 def test_ease_trials_are_recorded_with_the_best_on_validation_and_a_rerun_continues(tune, tmp_path):
-    args = tune.build_parser().parse_args(["--model", "ease", "--trials", "2", "--out", str(tmp_path)])
+    args = tune.build_parser().parse_args(["--model", "ease", "--trials", "2", "--out", str(tmp_path), "--allow-busy"])
     tune.tune(args)
     path = tmp_path / "ease_ml-100k.json"
     record = json.loads(path.read_text())
@@ -26,9 +26,12 @@ def test_ease_trials_are_recorded_with_the_best_on_validation_and_a_rerun_contin
     assert record["best"] == max(record["trials"], key=lambda t: t["valid"]["ndcg@10"])
     assert record["metric"] == "valid ndcg@10" and "test" not in json.dumps(record)
 
-    tune.tune(tune.build_parser().parse_args(["--model", "ease", "--trials", "1", "--out", str(tmp_path)]))
+    tune.tune(
+        tune.build_parser().parse_args(["--model", "ease", "--trials", "1", "--out", str(tmp_path), "--allow-busy"])
+    )
     again = json.loads(path.read_text())
     assert again["trials"][:2] == record["trials"] and len(again["trials"]) == 3
+    assert isinstance(again["trials"][2]["machine_quiet"], bool) and "quiet" in again["machine"]
     assert not (tmp_path / "ease_ml-100k.json.partial").exists()
 
 

@@ -125,13 +125,16 @@ def test_warmup_records_round_trip_as_prediction_logs(tmp_path):
 
 def test_scann_parameters_follow_the_candidate_count_and_can_be_overridden():
     million = tune_scann(1_000_000, 10)
-    assert (million.num_leaves, million.num_leaves_to_search, million.num_reordering_candidates) == (1000, 50, 100)
-    small = tune_scann(500, 10)
-    assert small.num_leaves == 22
-    # the searched leaves must hold about 4x the re-scored candidates: 400 of 500 points
-    assert small.num_leaves_to_search == 18
+    assert (million.num_leaves, million.num_leaves_to_search, million.num_reordering_candidates) == (1000, 50, 250)
+    assert (million.dimensions_per_block, million.anisotropic_quantization_threshold) == (2, 0.2)
+    small = tune_scann(5000, 10)
+    assert small.num_leaves == 71
+    # the searched leaves must hold about 4x the re-scored candidates: 1000 of 5000 points
+    assert small.num_leaves_to_search == 15
+    assert tune_scann(500, 10).num_leaves_to_search == 22  # every leaf: 4 x 250 > 500 points
     assert tune_scann(1_000_000, 10, num_leaves=2000, num_leaves_to_search=20).num_leaves_to_search == 20
-    assert tune_scann(10_000, 50).num_reordering_candidates == 500
+    assert tune_scann(10_000, 50).num_reordering_candidates == 1250
+    assert tune_scann(1000, 10, anisotropic_quantization_threshold="none").anisotropic_quantization_threshold is None
     with pytest.raises(ValueError, match=r"unknown ScaNN parameter\(s\) \['leaves'\]"):
         tune_scann(1000, 10, leaves=3)
     with pytest.raises(ValueError, match="num_leaves_to_search=40 must be between 1 and num_leaves=30"):

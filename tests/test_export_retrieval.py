@@ -164,6 +164,25 @@ def test_exclusions_that_exhaust_the_catalogue_pad_with_empty_ids():
     assert not np.isin(found.numpy()[:, :7].astype(str), ids[:5]).any()
 
 
+def test_requests_without_exclusions_take_the_short_path_with_the_same_answers():
+    rng = np.random.default_rng(1)
+    embeddings = rng.normal(size=(400, 8)).astype(np.float32)
+    ids = np.arange(100, 500, dtype=np.int64)
+    queries = tf.constant(embeddings[:6] + rng.normal(size=(6, 8)).astype(np.float32))
+    exact = build_index(embeddings, ids, kind="brute_force", k=10)[0]
+    scann = build_index(embeddings, ids, kind="scann", k=10)[0]
+    for index in (exact, scann):
+        short = index.search(queries, 10, tf.zeros([1, 0], tf.int64))
+        general = index.search(queries, 10, tf.constant([[-7]], tf.int64))  # an id no row has
+        for got, want in zip(short, general):
+            np.testing.assert_array_equal(got.numpy(), want.numpy())
+    # One build, searched everywhere and re-scoring every row: ScaNN's answers become exact.
+    everywhere = scann.with_search(num_leaves_to_search=scann.layer.params.num_leaves, num_reordering_candidates=400)
+    np.testing.assert_array_equal(everywhere.search(queries, 10)[1].numpy(), exact.search(queries, 10)[1].numpy())
+    with pytest.raises(ValueError, match="num_leaves_to_search=999 must be between 1 and num_leaves"):
+        scann.with_search(num_leaves_to_search=999)
+
+
 def test_signature_matches_training_names_and_dtypes(exports):
     export = exports[1]["scann"]
     signature = tf.saved_model.load(export.path).signatures["serving_default"]

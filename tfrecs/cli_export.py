@@ -61,7 +61,8 @@ def add_export_parser(subparsers) -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="index parameter override (repeatable). scann: num_leaves, num_leaves_to_search, "
-        "num_reordering_candidates, dimensions_per_block, training_iterations; faiss-hnsw: m, ef_construction, "
+        "num_reordering_candidates, dimensions_per_block, anisotropic_quantization_threshold (a number or none), "
+        "training_iterations; faiss-hnsw: m, ef_construction, "
         "ef_search; faiss-ivf: nlist, nprobe",
     )
     parser.add_argument("--rerank", metavar="MODEL", help="also train this ranking model and export two-stage")
