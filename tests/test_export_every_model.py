@@ -45,6 +45,13 @@ TINY = {  # one epoch, small tables and networks: the point is the export, not t
     "sasrec": {"dim": 16, "num_blocks": 1, "max_len": 20, "batch_size": 512},
     "bert4rec": {"dim": 16, "num_blocks": 1, "max_len": 20, "batch_size": 512},
     "lightgcn": {"embedding_dim": 8, "num_layers": 1, "max_positives": 20000},
+    "pinsage": {
+        "embedding_dim": 8,
+        "num_layers": 1,
+        "num_user_neighbors": 20,
+        "max_positives": 5000,
+        "table_walks": 16,
+    },
     "neumf": {"gmf_dim": 4, "mlp_embedding_dim": 4, "mlp_units": (8,), "max_positives": 20000, "batch_size": 1024},
     "ease": {"l2": 300.0},
     "itemknn": {"neighbours": 50},
@@ -57,7 +64,7 @@ TINY = {  # one epoch, small tables and networks: the point is the export, not t
     "mmoe": {"embedding_dim": 4, "num_experts": 2, "expert_units": (16,), "tower_units": (8,), "batch_size": 4096},
     "shared_bottom": {"embedding_dim": 4, "expert_units": (16,), "tower_units": (8,), "batch_size": 4096},
 }
-RETRIEVERS = ("two_tower", "sasrec", "bert4rec", "lightgcn", "ease", "itemknn")
+RETRIEVERS = ("two_tower", "sasrec", "bert4rec", "lightgcn", "pinsage", "ease", "itemknn")
 TWO_STAGE = (("two_tower", "din"), ("two_tower", "mmoe"), ("two_tower", "neumf"), ("sasrec", "din"), ("ease", "deepfm"))
 SCANN = ("two_tower", "two_tower_then_din")  # where ScaNN is the point; brute force (exact) elsewhere
 EXPORTS = RETRIEVERS + ("neumf",) + RANKERS + tuple(f"{a}_then_{b}" for a, b in TWO_STAGE)

@@ -74,6 +74,7 @@ MODEL_NAMES = (
     "lightgcn",
     "mmoe",
     "neumf",
+    "pinsage",
     "pop",
     "sasrec",
     "shared_bottom",
@@ -134,7 +135,9 @@ def _catalogue_text() -> str:
         ("noise", "TensorFlow / absl / ScaNN log lines are hidden; --log-level info (or -v) shows them"),
     ]
     return "\n".join(
-        textwrap.fill(text, width=100, initial_indent=f"{label + ':':<11}", subsequent_indent=" " * 11)
+        textwrap.fill(
+            text, width=100, initial_indent=f"{label + ':':<11}", subsequent_indent=" " * 11, break_on_hyphens=False
+        )
         for label, text in rows
     )
 

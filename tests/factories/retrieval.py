@@ -1,4 +1,5 @@
-"""Serialization cases of the retrieval family: TwoTower, NeuMF (and its GMF / MLP parts), LightGCN, Popularity.
+"""Serialization cases of the retrieval family: TwoTower, NeuMF (and its GMF / MLP parts), LightGCN, PinSage,
+Popularity.
 
 Tiny deterministic synthetic data: 10 users, 12 items, 40 interactions, raw string ids.
 """
@@ -8,7 +9,7 @@ import tensorflow as tf
 
 from factories import Case
 from tfrecs.data import Feature, FeatureSpec
-from tfrecs.models import GMF, NCFMLP, LightGCN, NeuMF, Popularity, TwoTower
+from tfrecs.models import GMF, NCFMLP, LightGCN, NeuMF, PinSage, Popularity, TwoTower
 
 GENRES = ("action", "comedy", "drama")
 
@@ -86,6 +87,29 @@ def lightgcn(objective: str):
     return build
 
 
+def pinsage() -> Case:
+    rows = _rows()
+    items = np.unique(rows["item_id"])
+    genres = np.eye(len(GENRES), dtype=np.float32)[np.arange(len(items)) % len(GENRES)]
+    model = PinSage.from_interactions(
+        _id_spec(rows),
+        rows["user_id"],
+        rows["item_id"],
+        item_features=genres,
+        feature_item_ids=items,
+        num_walks=8,
+        num_neighbors=3,
+        num_user_neighbors=4,
+        num_layers=2,
+        embedding_dim=4,
+        logq_correction=False,
+    )
+    hard = np.stack([rows["item_id"][::-1][:8], np.full(8, "")], axis=1)  # one hard negative, one padded slot
+    batch = _id_batch(rows)
+    batch["hard_negative_item_id"] = tf.constant(hard)
+    return Case(model, batch)
+
+
 def popularity() -> Case:
     rows = _rows()
     ids, counts = np.unique(rows["item_id"], return_counts=True)
@@ -99,5 +123,6 @@ FACTORIES = {
     "ncf_mlp": ncf(NCFMLP, mlp_embedding_dim=4, mlp_units=(8, 4)),
     "lightgcn": lightgcn("bpr"),
     "lightgcn_softmax": lightgcn("softmax"),
+    "pinsage": pinsage,
     "pop": popularity,
 }

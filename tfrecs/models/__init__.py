@@ -24,6 +24,7 @@ from tfrecs.models.item_item import EASE, ItemItemModel, ItemKNN
 from tfrecs.models.lightgcn import LightGCN
 from tfrecs.models.mmoe import MMoE, SharedBottom
 from tfrecs.models.neumf import GMF, NCFMLP, NeuMF
+from tfrecs.models.pinsage import PinSage
 from tfrecs.models.popularity import Popularity
 from tfrecs.models.sasrec import SASRec
 from tfrecs.models.sequential import SequentialRetrievalModel
@@ -63,6 +64,7 @@ __all__ = [
     "GMF",
     "NCFMLP",
     "NeuMF",
+    "PinSage",
     "Popularity",
     "RankingModel",
     "RetrievalModel",

@@ -62,6 +62,7 @@ _EXPORTS = {
     "sequence_view": ("SequenceData",),
     "transforms": ("EpochKey", "batch_seeds", "check_batch_keys", "epoch_key", "epoch_keys", "epoch_shuffled_batches"),
     "id_view": ("IdData", "factorized_score_fn"),
+    "pinsage_view": ("PinSageData", "hard_negatives_at"),
     "two_tower_view": ("TwoTowerData",),
     "ctr_view": ("CTR_SPLIT", "CtrData", "check_binary_labels", "ctr_features", "load_ctr_data"),
 }
