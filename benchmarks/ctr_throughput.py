@@ -15,8 +15,10 @@ Every run is repeated once per initial-weight seed (``--model-seeds``, interleav
 data). Reported per run: the median examples/s over the timed epochs (all but the first,
 which traces), the held-out AUC's mean and standard deviation over the seeds (at this
 training length the seed alone moves a dense-Adam AUC by several thousandths, so single
-runs cannot resolve a 0.001 difference), and the fraction of the machine's measured dense
-matmul rate the model's training FLOPs reach. Ratios are against DeepCTR in the same run. On a busy
+runs cannot resolve a 0.001 difference), and the fractions of the machine's measured dense
+matmul rates the model's training FLOPs reach: of its own precision's rate and of both the
+float32 and the bfloat16 rate, measured on the MLP layers' shape (4096 x 400 x 400; a 2048^3
+product is recorded beside it). Ratios are against DeepCTR in the same run. On a busy
 machine nothing is written (``--allow-busy`` writes the results marked busy; ``benchmarks/machine.py``).
 
 Usage::
@@ -34,11 +36,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import tfrecs  # noqa: E402,F401  first: sets TF_USE_LEGACY_KERAS before TensorFlow (DeepCTR's tf.keras)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
-import tfrecs  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
 from tfrecs.data.feature_spec import Feature, FeatureSpec  # noqa: E402
 from tfrecs.data.synthetic import NUM_CATEGORICAL, NUM_NUMERIC, synthetic_ctr  # noqa: E402
 from tfrecs.evaluation.ctr_metrics import auc  # noqa: E402
@@ -53,18 +55,43 @@ CATEGORICAL = [f"C{f + 1}" for f in range(NUM_CATEGORICAL)]
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
-def matmul_rate(dtype: tf.DType, n: int = 2048, repeats: int = 10) -> float:
-    """Measured dense matmul GFLOP/s of an n x n product (best of ``repeats``)."""
-    a = tf.random.normal([n, n], dtype=tf.float32)
-    a = tf.cast(a, dtype)
-    matmul = tf.function(lambda x: tf.matmul(x, x))
-    matmul(a).numpy()
+# Matmul shapes (m, k, n) whose rates are measured; fractions are taken of the first: the MLP
+# layers' own product (batch 4096, width 400), the shape the bf16 goal is stated against.
+MATMUL_SHAPES = {"4096x400x400": (4096, 400, 400), "2048x2048x2048": (2048, 2048, 2048)}
+REFERENCE_SHAPE = "4096x400x400"
+PRECISIONS = {"float32": tf.float32, "mixed_bfloat16": tf.bfloat16}
+
+
+def matmul_rate(dtype: tf.DType, shape=(4096, 400, 400), repeats: int = 10) -> float:
+    """Measured dense matmul GFLOP/s of an ``[m, k] x [k, n]`` product (best of ``repeats``)."""
+    m, k, n = shape
+    a = tf.cast(tf.random.normal([m, k], dtype=tf.float32), dtype)
+    b = tf.cast(tf.random.normal([k, n], dtype=tf.float32), dtype)
+    matmul = tf.function(lambda x, y: tf.matmul(x, y))
+    matmul(a, b).numpy()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        matmul(a).numpy()
+        matmul(a, b).numpy()
         best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
+    return 2 * m * k * n / best / 1e9
+
+
+def matmul_rates() -> dict:
+    """``{shape: {precision: GFLOP/s}}`` for every ``MATMUL_SHAPES`` entry."""
+    return {
+        name: {precision: matmul_rate(dtype, shape) for precision, dtype in PRECISIONS.items()}
+        for name, shape in MATMUL_SHAPES.items()
+    }
+
+
+def fractions(gflops: float, peaks: dict, precision: str) -> dict:
+    """The run's GFLOP/s as a fraction of its own precision's matmul rate and of both rates."""
+    return {
+        "fraction_of_matmul_peak": round(gflops / peaks[precision], 3),
+        "fraction_of_float32_matmul": round(gflops / peaks["float32"], 3),
+        "fraction_of_bfloat16_matmul": round(gflops / peaks["mixed_bfloat16"], 3),
+    }
 
 
 def dense_adam_seconds(tables: int, rows: int, dim: int, ids_per_table: int, repeats: int = 5) -> float:
@@ -171,7 +198,7 @@ def build_tfrecs(args, spec, name: str, optimizer: str, jit: bool):
     return model
 
 
-def run(label, build, train_ds, test_ds, test_labels, args, flops, peak):
+def run(label, build, train_ds, test_ds, test_labels, args, flops, peaks, precision):
     tf_keras.utils.set_random_seed(args.model_seed)
     model = build()
     timer = EpochTimer()
@@ -185,7 +212,7 @@ def run(label, build, train_ds, test_ds, test_labels, args, flops, peak):
         "epoch_seconds": [round(s, 2) for s in timer.seconds],
         "test_auc": round(auc(test_labels, scores), 5),
         "gflops_per_s": round(examples_per_s * flops / 1e9, 1),
-        "fraction_of_matmul_peak": round(examples_per_s * flops / 1e9 / peak, 3),
+        **fractions(examples_per_s * flops / 1e9, peaks, precision),
     }
     print(json.dumps(result), flush=True)
     del model
@@ -227,7 +254,8 @@ def run_one(run_name, args, spec, train, test, test_labels, flops, deepctr_flops
             test_labels[:n_test],
             args,
             deepctr_flops,
-            peaks["float32"],
+            peaks,
+            "float32",
         )
     name, precision, optimizer = run_name.split("/")
     tf_keras.mixed_precision.set_global_policy(precision)
@@ -240,7 +268,8 @@ def run_one(run_name, args, spec, train, test, test_labels, flops, deepctr_flops
             test_labels[:n_test],
             args,
             flops[name],
-            peaks[precision],
+            peaks,
+            precision,
         )
     finally:
         tf_keras.mixed_precision.set_global_policy("float32")
@@ -302,8 +331,9 @@ def main(argv=None):
 
 def measure(args) -> dict:
     """The figures of one run (everything but the machine record)."""
-    peaks = {"float32": matmul_rate(tf.float32), "mixed_bfloat16": matmul_rate(tf.bfloat16)}
-    print(json.dumps({"matmul_gflops_per_s": {k: round(v, 1) for k, v in peaks.items()}}), flush=True)
+    rates = matmul_rates()
+    peaks = dict(rates[REFERENCE_SHAPE])
+    print(json.dumps({"matmul_gflops_per_s": _rounded(rates)}), flush=True)
     width = args.dim + 1  # embedding + first-order weight
     adam_layout = {
         "fused_table_seconds": dense_adam_seconds(
@@ -331,11 +361,12 @@ def measure(args) -> dict:
             raw.append(run_one(run_name, args, spec, train, test, test_labels, flops, deepctr_flops, peaks))
     results = [summarise([r for r in raw if r["model"] == name]) for name in dict.fromkeys(r["model"] for r in raw)]
     # The machine is shared: take the better of the matmul rates measured before and after.
-    for key, dtype in (("float32", tf.float32), ("mixed_bfloat16", tf.bfloat16)):
-        peaks[key] = max(peaks[key], matmul_rate(dtype))
+    after = matmul_rates()
+    rates = {name: {p: max(v, after[name][p]) for p, v in by_precision.items()} for name, by_precision in rates.items()}
+    peaks = dict(rates[REFERENCE_SHAPE])
     for r in results:
         precision = "mixed_bfloat16" if "bfloat16" in r["model"] else "float32"
-        r["fraction_of_matmul_peak"] = round(r["gflops_per_s"] / peaks[precision], 3)
+        r.update(fractions(r["gflops_per_s"], peaks, precision))
     peers = [r for r in results if r["model"].startswith("deepctr")]
     for r in results:
         for p in peers:
@@ -355,9 +386,15 @@ def measure(args) -> dict:
         "model_seeds": args.model_seeds,
         "keras_adam_step": adam_layout,
         "matmul_gflops_per_s": {k: round(v, 1) for k, v in peaks.items()},
+        "matmul_reference_shape": REFERENCE_SHAPE,
+        "matmul_gflops_per_s_by_shape": _rounded(rates),
         "results": results,
     }
     return summary
+
+
+def _rounded(rates: dict) -> dict:
+    return {name: {p: round(v, 1) for p, v in by_precision.items()} for name, by_precision in rates.items()}
 
 
 def markdown(summary) -> str:
@@ -370,16 +407,20 @@ def markdown(summary) -> str:
         f"vocabulary {summary['vocabulary']} per field, embedding {summary['embedding_dim']}, MLP {summary['hidden']}, "
         f"batch {summary['batch_size']}, lr 1e-3, {summary['epochs']} epochs (first one untimed), every run once per "
         f"initial-weight seed {seeds} (interleaved, same data): median examples/s, AUC mean ± std over the seeds. "
-        f"Matmul 2048^2: {summary['matmul_gflops_per_s']} GFLOP/s. Machine: {machine.describe(summary['machine'])}.",
+        f"Matmul rates (GFLOP/s, best of before and after the runs): "
+        f"{summary.get('matmul_gflops_per_s_by_shape', summary['matmul_gflops_per_s'])}; fractions are of the "
+        f"{summary.get('matmul_reference_shape', '2048^3')} rates. Machine: {machine.describe(summary['machine'])}.",
         "",
-        "| run | examples/s | held-out AUC | GFLOP/s | fraction of matmul rate | ratios vs DeepCTR |",
-        "|---|---|---|---|---|---|",
+        "| run | examples/s | held-out AUC | GFLOP/s | fraction of own precision's matmul rate "
+        "| of float32 rate | of bf16 rate | ratios vs DeepCTR |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in summary["results"]:
         ratios = ", ".join(f"{k[len('ratio_vs_') :]}: {v}" for k, v in r.items() if k.startswith("ratio_vs_"))
         lines.append(
             f"| {r['model']} | {r['examples_per_s']:.0f} | {r['test_auc_mean']:.4f} ± {r['test_auc_std']:.4f} | "
-            f"{r['gflops_per_s']} | {r['fraction_of_matmul_peak']} | {ratios} |"
+            f"{r['gflops_per_s']} | {r['fraction_of_matmul_peak']} | {r.get('fraction_of_float32_matmul', '')} | "
+            f"{r.get('fraction_of_bfloat16_matmul', '')} | {ratios} |"
         )
     return "\n".join(lines + verdict(summary["results"]) + adam_layout_note(summary)) + "\n"
 

@@ -45,3 +45,19 @@ def test_dense_gradients_follow_keras_adam_and_the_name_is_registered():
         lazy_opt.apply_gradients([(tf.constant(gradient), lazy)])
         adam.apply_gradients([(tf.constant(gradient), dense)])
     np.testing.assert_allclose(lazy.numpy(), dense.numpy(), rtol=1e-6)
+
+
+def test_duplicate_rows_are_summed_like_adam_on_the_dense_gradient():
+    """Rows repeated in a batch (one id in several examples) update once, with their summed gradient."""
+    start = np.arange(12, dtype=np.float32).reshape(4, 3)
+    grads = np.array([[1.0, -2.0, 0.5], [0.1, 0.2, -0.3], [0.4, 0.0, 1.0]], dtype=np.float32)
+    lazy, dense = tf.Variable(start), tf.Variable(start)
+    lazy_opt, adam = LazyAdam(learning_rate=0.1), tf_keras.optimizers.Adam(learning_rate=0.1)
+    for _ in range(2):
+        _step(lazy_opt, lazy, [2, 0, 2], grads)
+        summed = np.zeros_like(start)
+        np.add.at(summed, [2, 0, 2], grads)
+        adam.apply_gradients([(tf.constant(summed), dense)])
+    # Rows 0 and 2 present in both steps: identical to Adam on the summed dense gradient.
+    np.testing.assert_allclose(lazy.numpy()[[0, 2]], dense.numpy()[[0, 2]], rtol=1e-6, atol=1e-5)
+    np.testing.assert_array_equal(lazy.numpy()[[1, 3]], start[[1, 3]])

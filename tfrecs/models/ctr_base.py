@@ -169,10 +169,13 @@ class CTRModel(RankingModel):
         table = self.embedding.stacked(features)
         if not self.linear:
             return table, None
-        linear = tf.reduce_sum(tf.cast(table[:, :, -1], tf.float32), axis=1, keepdims=True)
+        # A split, not two strided slices: its gradient is one concat, where each slice's
+        # gradient (StridedSliceGrad) was a full-size pass of its own (docs/performance.md).
+        embeddings, weights = tf.split(table, [self.embedding_dim, 1], axis=2)
+        linear = tf.reduce_sum(tf.cast(weights, tf.float32), axis=1)
         if self.numeric_linear is not None:
             linear += self.numeric_linear(self.embedding.numeric_values(features))
-        return table[:, :, :-1], linear + tf.cast(self.bias, tf.float32)
+        return embeddings, linear + tf.cast(self.bias, tf.float32)
 
     def deep_input(self, embeddings: tf.Tensor, features) -> tf.Tensor:
         """``[batch, fields * embedding_dim (+ numeric values)]``: the input of deep parts."""

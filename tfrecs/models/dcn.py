@@ -2,7 +2,8 @@
 
 * ``DCN``: vector cross layers ``x0 * (x . w) + b + x`` (``tfrecs.layers.cross.CrossV1``)
   in parallel with an MLP, concatenated into a logit.
-* ``DCNv2``: matrix cross layers ``x0 * (W x + b) + x`` (``tfrs.layers.dcn.Cross``), full
+* ``DCNv2``: matrix cross layers ``x0 * (W x + b) + x`` (``tfrs.layers.dcn.Cross``, whose
+  matmuls here run in the compute dtype of the policy: ``_Cross``), full
   rank (``projection_dim=None``) or low rank ``W = U V``, with the MLP either stacked on
   the cross output or in parallel.
 
@@ -25,6 +26,24 @@ from tfrecs.layers.cross import CrossV1
 from tfrecs.models.ctr_base import CTRModel
 
 STRUCTURES = ("stacked", "parallel")
+
+
+class _Cross(tfrs.layers.dcn.Cross):
+    """``tfrs.layers.dcn.Cross`` whose dense sublayers compute under this layer's dtype policy.
+
+    TFRS 0.7.7 builds them with ``dtype=self.dtype`` (the *variable* dtype), so under
+    ``mixed_bfloat16`` / ``mixed_float16`` every cross matmul ran in float32 with casts around
+    it (measured: DCN-v2's cross layers took as long in bf16 as in float32, see
+    ``docs/performance.md``). Same weights, names and checkpoints as the TFRS layer; under
+    float32 nothing changes.
+    """
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        for name in ("_dense", "_dense_u", "_dense_v"):
+            dense = getattr(self, name, None)
+            if dense is not None and dense.dtype_policy.name != self.dtype_policy.name:
+                dense._set_dtype_policy(self.dtype_policy)
 
 
 class _CrossDeep(CTRModel):
@@ -133,6 +152,6 @@ class DCNv2(_CrossDeep):
         )
         self.projection_dim = projection_dim
         self.cross_layers = [
-            tfrs.layers.dcn.Cross(projection_dim=projection_dim, kernel_initializer="glorot_uniform", name=f"cross_{i}")
+            _Cross(projection_dim=projection_dim, kernel_initializer="glorot_uniform", name=f"cross_{i}")
             for i in range(self.num_cross_layers)
         ]
