@@ -9,7 +9,6 @@ again, as a cluster manager would, and resumes from the BackupAndRestore backup.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import tf_keras
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "workers"))
 import tiny_models as tm  # noqa: E402
+from factories.cluster import free_ports  # noqa: E402
 
 WORKER = os.path.join(os.path.dirname(__file__), "workers", "multi_worker_fit.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,18 +27,8 @@ TIMEOUT = 150
 EPOCHS = 3
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _launch_cluster(run_dir, out, *extra):
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     processes = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}

@@ -12,7 +12,6 @@ killed with its whole process group at the end, whatever happens.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,23 +25,15 @@ from tfrecs import training
 from tfrecs.core.errors import InputError
 from tfrecs.export import read_warmup
 
+from factories.cluster import free_ports
+
 WORKERS = os.path.join(os.path.dirname(__file__), "workers")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 150  # seconds for the whole job (two-core CI box: five TensorFlow processes start at once)
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _cluster():
-    ports = iter(f"127.0.0.1:{port}" for port in _free_ports(5))
+    ports = iter(f"127.0.0.1:{port}" for port in free_ports(5))
     return {
         "chief": [next(ports)],
         "worker": [next(ports), next(ports)],

@@ -512,17 +512,12 @@ def _joins_parameter_server_cluster(args) -> bool:
     """``--strategy parameter_server`` (or ``auto`` with ``ps`` tasks in ``TF_CONFIG``): a worker or ps
     process serves the cluster until the job ends (returns True: nothing else to do); the chief
     connects to the cluster before any data or lookup table exists (returns False and trains)."""
-    if args.strategy == "auto":
-        try:
-            has_ps = bool(json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {}).get("ps"))
-        except (ValueError, AttributeError):
-            has_ps = False  # get_strategy names the problem
-        if not has_ps:
-            return False
-    elif args.strategy != "parameter_server":
+    if args.strategy not in ("auto", "parameter_server"):
         return False
     from tfrecs import training
 
+    if args.strategy == "auto" and not training.strategy.names_parameter_servers():
+        return False
     task = training.read_parameter_server_config()["task"]["type"]
     if task in ("worker", "ps"):
         print(f"tfrecs: serving as {task} of the parameter-server job in TF_CONFIG", file=sys.stderr, flush=True)

@@ -68,28 +68,38 @@ def read_tf_config(environ: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
             "task": {"type": "worker", "index": 0}})
         config = read_tf_config()
     """
-    environ = os.environ if environ is None else environ
-    raw = environ.get("TF_CONFIG", "")
     example = '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}'
+    config = _load_tf_config(environ, "multi_worker", "cluster and this process's task", example)
+    cluster = config.get("cluster")
+    if not isinstance(cluster, dict) or not (cluster.get("worker") or cluster.get("chief")):
+        raise InputError(f"TF_CONFIG has no 'cluster' with a 'worker' list; expected e.g. {example}")
+    return _check_task(config, example)
+
+
+def _load_tf_config(environ: Optional[Dict[str, str]], strategy: str, describes: str, example: str) -> Dict[str, Any]:
+    """``TF_CONFIG`` parsed (``InputError`` when unset or not JSON); ``strategy`` and ``describes``
+    word the message for a missing variable."""
+    raw = (os.environ if environ is None else environ).get("TF_CONFIG", "")
     if not raw.strip():
-        raise ValueError(
-            "strategy='multi_worker' needs the TF_CONFIG environment variable describing the "
-            f"cluster and this process's task, e.g. TF_CONFIG='{example}'."
+        raise InputError(
+            f"strategy={strategy!r} needs the TF_CONFIG environment variable describing the "
+            f"{describes}, e.g. TF_CONFIG='{example}'."
         )
     try:
         config = json.loads(raw)
     except json.JSONDecodeError as error:
-        raise ValueError(f"TF_CONFIG is not valid JSON ({error}); expected e.g. {example}") from None
-    cluster = config.get("cluster") if isinstance(config, dict) else None
-    task = config.get("task") if isinstance(config, dict) else None
-    workers = (cluster or {}).get("worker") or (cluster or {}).get("chief")
-    if not isinstance(cluster, dict) or not workers:
-        raise ValueError(f"TF_CONFIG has no 'cluster' with a 'worker' list; expected e.g. {example}")
+        raise InputError(f"TF_CONFIG is not valid JSON ({error}); expected e.g. {example}") from None
+    return config if isinstance(config, dict) else {}
+
+
+def _check_task(config: Dict[str, Any], example: str) -> Dict[str, Any]:
+    """``config`` when its ``task`` names a member of its ``cluster``, else ``InputError``."""
+    task = config.get("task")
     if not isinstance(task, dict) or "type" not in task or "index" not in task:
-        raise ValueError(f"TF_CONFIG has no 'task' with 'type' and 'index'; expected e.g. {example}")
-    members = cluster.get(task["type"], [])
+        raise InputError(f"TF_CONFIG has no 'task' with 'type' and 'index'; expected e.g. {example}")
+    members = config["cluster"].get(task["type"], [])
     if not 0 <= int(task["index"]) < len(members):
-        raise ValueError(
+        raise InputError(
             f"TF_CONFIG task {task['type']}:{task['index']} is not in the cluster "
             f"({task['type']} has {len(members)} member(s))."
         )
@@ -103,6 +113,11 @@ def _tf_config_cluster() -> Dict[str, Any]:
         return {}
     cluster = config.get("cluster", {}) if isinstance(config, dict) else {}
     return cluster if isinstance(cluster, dict) else {}
+
+
+def names_parameter_servers() -> bool:
+    """True when ``TF_CONFIG`` lists ``ps`` tasks (``auto`` then means ``parameter_server``)."""
+    return bool(_tf_config_cluster().get("ps"))
 
 
 def _num_tf_config_workers() -> int:
@@ -131,23 +146,14 @@ def read_parameter_server_config(environ: Optional[Dict[str, str]] = None) -> Di
             "task": {"type": "chief", "index": 0}})
         config = read_parameter_server_config()
     """
-    environ = os.environ if environ is None else environ
-    raw = environ.get("TF_CONFIG", "")
     example = (
         '{"cluster": {"chief": ["host0:2222"], "worker": ["host1:2222"], "ps": ["host2:2222", "host3:2222"]}, '
         '"task": {"type": "chief", "index": 0}}'
     )
-    if not raw.strip():
-        raise InputError(
-            "strategy='parameter_server' needs the TF_CONFIG environment variable describing the "
-            f"cluster (a chief, workers and parameter servers) and this process's task, e.g. TF_CONFIG='{example}'."
-        )
-    try:
-        config = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise InputError(f"TF_CONFIG is not valid JSON ({error}); expected e.g. {example}") from None
-    cluster = config.get("cluster") if isinstance(config, dict) else None
-    task = config.get("task") if isinstance(config, dict) else None
+    config = _load_tf_config(
+        environ, "parameter_server", "cluster (a chief, workers and parameter servers) and this process's task", example
+    )
+    cluster = config.get("cluster")
     if not isinstance(cluster, dict):
         raise InputError(f"TF_CONFIG has no 'cluster'; expected e.g. {example}")
     if len(cluster.get("chief") or []) != 1:
@@ -161,15 +167,7 @@ def read_parameter_server_config(environ: Optional[Dict[str, str]] = None) -> Di
                 f"strategy='parameter_server': TF_CONFIG's cluster has no {kind!r} list ({what}); "
                 f"expected e.g. {example}"
             )
-    if not isinstance(task, dict) or "type" not in task or "index" not in task:
-        raise InputError(f"TF_CONFIG has no 'task' with 'type' and 'index'; expected e.g. {example}")
-    members = cluster.get(task["type"], [])
-    if not 0 <= int(task["index"]) < len(members):
-        raise InputError(
-            f"TF_CONFIG task {task['type']}:{task['index']} is not in the cluster "
-            f"({task['type']} has {len(members)} member(s))."
-        )
-    return config
+    return _check_task(config, example)
 
 
 def serve_cluster_task(environ: Optional[Dict[str, str]] = None, join: bool = True) -> tf.distribute.Server:
@@ -302,7 +300,7 @@ def get_strategy(
     if min_shard_bytes is not None and name not in ("parameter_server", "auto"):
         raise ValueError(f"min_shard_bytes applies to strategy='parameter_server' only, not {name!r}.")
     if name == "auto":
-        if _tf_config_cluster().get("ps"):
+        if names_parameter_servers():
             name = "parameter_server"
         elif _num_tf_config_workers() > 1:
             name = "multi_worker"
